@@ -1,0 +1,8 @@
+"""torch_photonic: a PyTorch device backend emulating a glass-substrate photonic PCM accelerator."""
+from __future__ import annotations
+
+import torch  # noqa: F401  (the extension links against torch)
+
+from . import _C  # noqa: F401  (registers the C++ ops and the device runtime)
+
+__version__ = "0.1.0"
