@@ -1,8 +1,17 @@
-"""torch_photonic: a PyTorch device backend emulating a glass-substrate photonic PCM accelerator."""
+"""torch_photonic: a PyTorch device backend emulating a glass-substrate photonic PCM accelerator.
+
+``import torch_photonic`` registers the ``photonic`` device; see README.md.
+"""
 from __future__ import annotations
 
 import torch  # noqa: F401  (the extension links against torch)
 
 from . import _C  # noqa: F401  (registers the C++ ops and the device runtime)
+from . import _backend
+
+_backend.register()
+
+from . import events  # noqa: E402
+from .device import set_config, get_config  # noqa: E402
 
 __version__ = "0.1.0"

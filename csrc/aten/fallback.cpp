@@ -1,0 +1,222 @@
+#include "aten/fallback.h"
+
+#include "runtime/device.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <vector>
+
+namespace photonic {
+namespace {
+
+std::atomic<bool> g_counting{false};
+std::atomic<int> g_policy{0};  // 0 allow, 1 warn, 2 error
+std::mutex g_stats_mutex;
+std::map<std::string, HostOpStats> g_stats;
+std::set<std::string> g_warned;
+
+// One photonic argument lent to the CPU kernel as a host alias.
+struct Lent {
+  at::Tensor device;
+  at::Tensor alias;
+  const void* data_before;
+  bool written;
+};
+
+int64_t tensor_bytes(const at::Tensor& t) {
+  return t.defined() ? static_cast<int64_t>(t.numel() * t.element_size()) : 0;
+}
+
+bool allows_host_operands(const c10::OperatorName& name) {
+  // Like CUDA, indexing accepts host index tensors.
+  return name.name == "aten::index" || name.name == "aten::index_put_" ||
+         name.name == "aten::_index_put_impl_" || name.name == "aten::index_put";
+}
+
+std::string op_label(const c10::OperatorName& name) {
+  return name.overload_name.empty() ? name.name : name.name + "." + name.overload_name;
+}
+
+}  // namespace
+
+void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  const auto& schema = op.schema();
+  const auto& args = schema.arguments();
+  const size_t num_args = args.size();
+  const size_t first = stack->size() - num_args;
+
+  const int policy = g_policy.load(std::memory_order_relaxed);
+  if (policy != 0) {
+    const std::string label = op_label(schema.operator_name());
+    TORCH_CHECK(policy != 2, "photonic: ", label,
+                " has no photonic kernel and the electronic fallback is disabled "
+                "(torch.photonic.set_fallback_policy('error'))");
+    std::lock_guard<std::mutex> lock(g_stats_mutex);
+    if (g_warned.insert(label).second) TORCH_WARN("photonic: ", label, " runs on the electronic host (CPU fallback)");
+  }
+
+  std::vector<Lent> lent;
+  int64_t bytes_in = 0;
+  const at::Tensor* host_operand = nullptr;
+  const at::Tensor* device_operand = nullptr;
+  at::Generator device_gen;  // a photonic generator lent to a CPU generator
+  at::Generator host_gen;
+
+  auto lend = [&](const at::Tensor& t, bool written) -> at::Tensor {
+    if (!t.defined()) return t;
+    if (!is_photonic(t)) {
+      if (t.device().is_cpu() && t.dim() > 0) host_operand = &t;
+      return t;
+    }
+    device_operand = &t;
+    bytes_in += tensor_bytes(t);
+    at::Tensor alias = host_alias(t);
+    lent.push_back(Lent{t, alias, alias.storage().data(), written});
+    return alias;
+  };
+
+  for (size_t i = 0; i < num_args; ++i) {
+    c10::IValue& iv = (*stack)[first + i];
+    const auto* info = args[i].alias_info();
+    const bool written = info != nullptr && info->isWrite();
+    if (iv.isTensor()) {
+      iv = lend(iv.toTensor(), written);
+    } else if (iv.isTensorList()) {
+      auto list = iv.toTensorList();
+      for (size_t j = 0; j < list.size(); ++j) list.set(j, lend(list.get(j), written));
+      iv = std::move(list);
+    } else if (iv.isList() && iv.toListRef().size() > 0 && args[i].type()->kind() == c10::TypeKind::ListType) {
+      auto generic = iv.toList();
+      bool optional_tensors = false;
+      for (size_t j = 0; j < generic.size(); ++j) {
+        c10::IValue e = generic.get(j);
+        if (e.isTensor()) {
+          generic.set(j, lend(e.toTensor(), written));
+          optional_tensors = true;
+        }
+      }
+      if (optional_tensors) iv = std::move(generic);
+    } else if (iv.isDevice() && iv.toDevice().type() == kDeviceType) {
+      check_device_index(iv.toDevice().index());
+      iv = c10::IValue(c10::Device(c10::kCPU));
+    } else if (args[i].name() == "generator" && (iv.isNone() || (iv.isGenerator() &&
+               iv.toGenerator().device().type() == kDeviceType))) {
+      // Random ops draw from the photonic generator: lend its state to a CPU generator.
+      device_gen = iv.isNone() ? default_generator() : iv.toGenerator();
+      host_gen = at::make_generator<at::CPUGeneratorImpl>();
+      {
+        std::lock_guard<std::mutex> lock(device_gen.mutex());
+        host_gen.set_state(device_gen.get_state());
+      }
+      iv = c10::IValue(host_gen);
+    }
+  }
+  if (host_operand != nullptr && device_operand != nullptr && !allows_host_operands(schema.operator_name())) {
+    throw_device_mismatch(op_label(schema.operator_name()), *device_operand, *host_operand);
+  }
+
+  op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), stack);
+
+  if (host_gen.defined()) {
+    std::lock_guard<std::mutex> lock(device_gen.mutex());
+    device_gen.set_state(host_gen.get_state());
+  }
+
+  int64_t bytes_out = 0;
+  for (const Lent& l : lent) {
+    if (!l.written) continue;
+    sync_mutated_alias(l.device, l.alias, l.data_before);
+    bytes_out += tensor_bytes(l.device);
+  }
+
+  // Results: an argument returned in place comes back as itself, a view of an argument as a
+  // photonic view of the same storage, anything fresh is adopted.
+  auto to_device = [&](at::Tensor r) -> at::Tensor {
+    if (!r.defined() || is_photonic(r)) return r;
+    for (const Lent& l : lent) {
+      if (r.unsafeGetTensorImpl() == l.alias.unsafeGetTensorImpl()) return l.device;
+    }
+    for (const Lent& l : lent) {
+      if (r.storage().is_alias_of(l.alias.storage())) {
+        auto v = at::detail::make_tensor<c10::TensorImpl>(c10::TensorImpl::VIEW, c10::Storage(l.device.storage()),
+                                                           c10::DispatchKeySet(kDispatchKey), r.dtype());
+        v.unsafeGetTensorImpl()->set_sizes_and_strides(r.sizes(), r.strides(), r.storage_offset());
+        if (r.is_conj()) v._set_conj(true);
+        if (r.is_neg()) v._set_neg(true);
+        return v;
+      }
+    }
+    bytes_out += tensor_bytes(r);
+    return adopt_host_result(std::move(r));
+  };
+
+  const size_t num_returns = schema.returns().size();
+  const size_t ret_first = stack->size() - num_returns;
+  for (size_t i = 0; i < num_returns; ++i) {
+    c10::IValue& iv = (*stack)[ret_first + i];
+    if (iv.isTensor()) {
+      at::Tensor r = std::move(iv).toTensor();
+      iv = to_device(std::move(r));
+    } else if (iv.isTensorList()) {
+      auto list = iv.toTensorList();
+      for (size_t j = 0; j < list.size(); ++j) list.set(j, to_device(list.get(j)));
+      iv = std::move(list);
+    }
+  }
+
+  if (g_counting.load(std::memory_order_relaxed)) {
+    std::lock_guard<std::mutex> lock(g_stats_mutex);
+    HostOpStats& s = g_stats[op_label(schema.operator_name())];
+    s.calls += 1;
+    s.bytes_in += bytes_in;
+    s.bytes_out += bytes_out;
+    for (size_t i = 0; i < num_returns; ++i) {
+      const c10::IValue& iv = (*stack)[ret_first + i];
+      if (iv.isTensor()) s.elements_out += iv.toTensor().numel();
+    }
+  }
+}
+
+void set_host_op_counting(bool on) { g_counting.store(on); }
+bool host_op_counting() { return g_counting.load(); }
+
+std::map<std::string, HostOpStats> take_host_op_stats(bool reset) {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  std::map<std::string, HostOpStats> out = g_stats;
+  if (reset) g_stats.clear();
+  return out;
+}
+
+void set_fallback_policy(const std::string& policy) {
+  if (policy == "allow") g_policy = 0;
+  else if (policy == "warn") g_policy = 1;
+  else if (policy == "error") g_policy = 2;
+  else TORCH_CHECK_VALUE(false, "fallback policy must be 'allow', 'warn' or 'error', got '", policy, "'");
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  g_warned.clear();
+}
+
+std::string fallback_policy() {
+  switch (g_policy.load()) {
+    case 1: return "warn";
+    case 2: return "error";
+    default: return "allow";
+  }
+}
+
+}  // namespace photonic
+
+TORCH_LIBRARY_IMPL(_, PrivateUse1, m) {
+  m.fallback(torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+}
+
+// Ops whose composite (decomposed) path would bypass the host fallback and differ from CPU.
+TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
+  m.impl("native_layer_norm", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+  m.impl("native_layer_norm_backward", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+}
