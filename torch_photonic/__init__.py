@@ -6,3 +6,5 @@ import torch  # noqa: F401  (the extension links against torch)
 from . import _C  # noqa: F401  (registers the C++ ops and the device runtime)
 
 __version__ = "0.1.0"
+from .config import HardwareConfig  # noqa: E402,F401
+from .presets import preset, presets  # noqa: E402,F401
