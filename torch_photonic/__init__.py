@@ -8,3 +8,6 @@ from . import _C  # noqa: F401  (registers the C++ ops and the device runtime)
 __version__ = "0.1.0"
 from .config import HardwareConfig  # noqa: E402,F401
 from .presets import preset, presets  # noqa: E402,F401
+from . import energy, events, baselines, report  # noqa: E402,F401
+from .meter import Meter, meter  # noqa: E402,F401
+from .plan import plan  # noqa: E402,F401
