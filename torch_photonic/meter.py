@@ -45,7 +45,7 @@ class _Row:
         self.calls = 0
         self.macs = 0            # all matrix-product MACs (optical and electronic-dynamic)
         self.optical_macs = 0
-        self.rows = 0            # sum of product rows m*batch (for the GPU regime)
+        self.rows = 0            # sum of product rows m per call (for the GPU regime)
         self.bu: Dict[str, float] = {}
         self.claim: Dict[str, float] = {}
         self.seconds_bu = 0.0
@@ -138,14 +138,16 @@ class Meter:
         r = self._row(p["module"], p["op"])
         r.calls += 1
         r.macs += macs
-        r.rows += m * b
+        r.rows += m
         dynamic = p.get("dynamic", False)
         if dynamic and E._get(cfg, "dynamic.mode") == "electronic":
-            # both operands change every call: run on the host (2 FLOP per MAC, operands and
-            # result moved once at dynamic.bytes_per_element bytes each)
+            # both operands change every call: run on the host. 2 FLOP per MAC; the [m,k]
+            # input and [m,n] result move once at dynamic.bytes_per_element bytes each. The
+            # [k,n] operand is the KV cache, whose traffic the producer reports with
+            # record_kv (charged at the KV tier), so it is not charged again here.
             bpe = E._get(cfg, "dynamic.bytes_per_element")
             r.host_flops += 2.0 * macs
-            r.host_bytes += float(b) * (m * k + k * n + m * n) * bpe
+            r.host_bytes += float(b) * (m * k + m * n) * bpe
             return
         r.optical_macs += macs
         for comp, j in E.mvm_energy(cfg, m, k, n, b, dynamic=dynamic).items():
