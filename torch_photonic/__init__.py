@@ -15,3 +15,8 @@ from . import events  # noqa: E402
 from .device import set_config, get_config  # noqa: E402
 
 __version__ = "0.1.0"
+from .config import HardwareConfig  # noqa: E402,F401
+from .presets import preset, presets  # noqa: E402,F401
+from . import energy, events, baselines, report  # noqa: E402,F401
+from .meter import Meter, meter  # noqa: E402,F401
+from .plan import plan  # noqa: E402,F401
