@@ -8,3 +8,5 @@ from . import _C  # noqa: F401  (registers the C++ ops and the device runtime)
 __version__ = "0.1.0"
 from .config import HardwareConfig  # noqa: E402,F401
 from .presets import preset, presets  # noqa: E402,F401
+from .layers import PhotonicExperts, PhotonicLinear, set_time  # noqa: E402,F401
+from .convert import convert  # noqa: E402,F401

@@ -359,6 +359,13 @@ class HardwareConfig:
     seed: int = 0                   # (added) seed for programming noise and drift spread
     warn_rel_error: float = 0.25    # (added) layers warn once above this relative output error
 
+    def __hash__(self):  # cached: layers look their programmed state up by config
+        h = self.__dict__.get("_hash_cache")
+        if h is None:
+            h = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash_cache", h)
+        return h
+
     def __post_init__(self):
         object.__setattr__(self, "sources", FrozenDict(self.sources))
         for g, cls in _GROUPS.items():

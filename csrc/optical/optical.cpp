@@ -372,8 +372,16 @@ at::Tensor mvm_cpu(const at::Tensor& x, const at::Tensor& weff, const at::Tensor
                    double read_noise_thermal, int64_t tile_rows, int64_t tile_cols,
                    int64_t cells_per_weight, double drift_nu, double drift_nu_std,
                    double drift_t0, bool drift_compensation, double seconds_since_program,
-                   int64_t program_seed, int64_t seed) {
+                   int64_t program_seed, int64_t seed, const c10::optional<at::Tensor>& bias) {
   check_weight_state(weff, scales, tile_rows, "photonic::mvm");
+  const bool has_bias = bias.has_value() && bias->defined();
+  at::Tensor b32;
+  if (has_bias) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == weff.size(0), "photonic::mvm: bias shape ",
+                shape_str(bias->sizes()), " does not match programmed weight shape ",
+                shape_str(weff.sizes()), " (expected [", weff.size(0), "])");
+    b32 = bias->to(at::kFloat);
+  }
   TORCH_CHECK(tile_cols >= 1, "photonic::mvm: tile_cols must be >= 1");
   TORCH_CHECK(read_noise_shot >= 0 && read_noise_thermal >= 0,
               "photonic::mvm: read noise must be >= 0");
@@ -390,13 +398,20 @@ at::Tensor mvm_cpu(const at::Tensor& x, const at::Tensor& weff, const at::Tensor
     W = drift_impl(weff, scales, cells_per_weight, tile_rows, drift_nu, drift_nu_std, drift_t0,
                    seconds_since_program, drift_compensation, program_seed);
 
-  auto [xe, a] = prepare_activations(x2, std::string(act_format), std::string(act_scaling),
-                                     std::string(scale_rule), dac_bits, dac_rounding);
   const bool noisy = read_noise_shot > 0 || read_noise_thermal > 0;
   if (!noisy && !adc_rounding) {
-    // Exact path: one GEMM on the (dequantised, possibly aged) conductances.
-    return at::mm(xe, W.t()).reshape(out_shape);
+    // Exact path: one GEMM on the (dequantised, possibly aged) conductances; the per-row DAC
+    // gain cancels unless the DAC rounds.
+    at::Tensor xe0 = dac_rounding
+        ? prepare_activations(x2, std::string(act_format), std::string(act_scaling),
+                              std::string(scale_rule), dac_bits, dac_rounding).first
+        : fake_quant(x2, std::string(act_format), std::string(act_scaling),
+                     std::string(scale_rule), false);
+    at::Tensor y = has_bias ? at::addmm(b32, xe0, W.t()) : at::mm(xe0, W.t());
+    return y.reshape(out_shape);
   }
+  auto [xe, a] = prepare_activations(x2, std::string(act_format), std::string(act_scaling),
+                                     std::string(scale_rule), dac_bits, dac_rounding);
   at::Tensor fsf = full_scale.to(at::kFloat).contiguous();
   TORCH_CHECK(fsf.numel() == 1 || (fsf.dim() == 2 && fsf.size(0) == N && fsf.size(1) == T),
               "photonic::mvm: full_scale must be a scalar or [", N, ", ", T, "], got shape ",
@@ -447,6 +462,7 @@ at::Tensor mvm_cpu(const at::Tensor& x, const at::Tensor& weff, const at::Tensor
       }
     });
   }
+  if (has_bias) out.add_(b32);
   return out.reshape(out_shape);
 }
 
@@ -476,7 +492,8 @@ at::Tensor calibrate_meta(const at::Tensor& x, const at::Tensor& weff, const at:
 at::Tensor mvm_meta(const at::Tensor& x, const at::Tensor& weff, const at::Tensor&,
                     const at::Tensor&, c10::string_view, c10::string_view, c10::string_view,
                     int64_t, bool, int64_t, bool, double, double, int64_t, int64_t, int64_t,
-                    double, double, double, bool, double, int64_t, int64_t) {
+                    double, double, double, bool, double, int64_t, int64_t,
+                    const c10::optional<at::Tensor>&) {
   TORCH_CHECK(x.dim() >= 1 && x.sym_size(-1) == weff.sym_size(1), "photonic::mvm: input shape ",
               x.sym_sizes(), " does not match programmed weight shape ", weff.sym_sizes());
   std::vector<c10::SymInt> shape(x.sym_sizes().begin(), x.sym_sizes().end());
@@ -505,8 +522,8 @@ TORCH_LIBRARY_FRAGMENT(photonic, m) {
       "str act_scaling, str scale_rule, int dac_bits, bool dac_rounding, int adc_bits, "
       "bool adc_rounding, float read_noise_shot, float read_noise_thermal, int tile_rows, "
       "int tile_cols, int cells_per_weight, float drift_nu, float drift_nu_std, float drift_t0, "
-      "bool drift_compensation, float seconds_since_program, int program_seed, int seed) "
-      "-> Tensor");
+      "bool drift_compensation, float seconds_since_program, int program_seed, int seed, "
+      "Tensor? bias=None) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(photonic, CPU, m) {
