@@ -6,3 +6,4 @@ import torch  # noqa: F401  (the extension links against torch)
 from . import _C  # noqa: F401  (registers the C++ ops and the device runtime)
 
 __version__ = "0.1.0"
+from .quant import QuantizedTensor, dequantize, fake_quantize, formats, quantize, scalings  # noqa: E402,F401
