@@ -10,3 +10,4 @@ from .config import HardwareConfig  # noqa: E402,F401
 from .presets import preset, presets  # noqa: E402,F401
 from .layers import PhotonicExperts, PhotonicLinear, set_time  # noqa: E402,F401
 from .convert import convert  # noqa: E402,F401
+from .quant import QuantizedTensor, dequantize, fake_quantize, formats, quantize, scalings  # noqa: E402,F401

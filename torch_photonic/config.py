@@ -40,7 +40,7 @@ __all__ = [
 
 FORMATS = ("none", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1")
 SCALINGS = ("none", "tensor", "channel", "mx", "nvfp4", "block128", "block128_ue8m0")
-SCALE_RULES = ("floor", "ceil", "round", "rne")
+SCALE_RULES = ("floor", "rceil")
 LASER_MODELS = ("shot", "lt_rule", "off")
 MODES = ("bottom_up", "claim")
 DYNAMIC_MODES = ("electronic", "optical")
@@ -286,8 +286,7 @@ class FormatConfig(_Group):
         _choice(f"{p}.activation_format", self.activation_format, FORMATS)
         _choice(f"{p}.weight_scaling", self.weight_scaling, SCALINGS)
         _choice(f"{p}.activation_scaling", self.activation_scaling, SCALINGS)
-        if not isinstance(self.scale_rule, str) or not self.scale_rule:
-            _fail(f"{p}.scale_rule", "must be a non-empty string", self.scale_rule)
+        _choice(f"{p}.scale_rule", self.scale_rule, SCALE_RULES)
 
 
 @dataclass(frozen=True)
