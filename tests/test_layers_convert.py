@@ -81,8 +81,8 @@ def test_read_noise_varies_per_call_but_programming_does_not():
     pl.read_seed = 3
     assert torch.equal(pl(x), pl(x))
     # two identical fresh layers give identical sequences (seeded)
-    lin2 = copy.deepcopy(lin)
-    p1 = tp.PhotonicLinear.from_linear(lin, tp.preset("glass-pcm-200mm"), name="q")
+    lin1, lin2 = copy.deepcopy(lin), copy.deepcopy(lin)
+    p1 = tp.PhotonicLinear.from_linear(lin1, tp.preset("glass-pcm-200mm"), name="q")
     p2 = tp.PhotonicLinear.from_linear(lin2, tp.preset("glass-pcm-200mm"), name="q")
     assert torch.equal(p1(x), p2(x)) and torch.equal(p1(x), p2(x))
 

@@ -82,41 +82,52 @@ def convert(model: nn.Module, preset: Union[str, HardwareConfig] = "glass-pcm-20
     report = ConversionReport(preset=cfg.name)
     optical_params = set()
 
-    # Collect first, then swap (don't mutate while iterating named_modules).
+    # Collect first, then swap (don't mutate while iterating named_modules). A module instance
+    # registered under several names (shared layers) becomes one photonic module everywhere.
     swaps = []
-    for name, mod in model.named_modules():
-        if isinstance(mod, _PhotonicBase):
+    decided = {}  # id(module) -> converted? (the first name decides)
+    for name, mod in model.named_modules(remove_duplicate=False):
+        if isinstance(mod, _PhotonicBase) or name == "":
             continue
         kind = None
         if isinstance(mod, nn.Linear):
             kind = "linear"
         elif PhotonicExperts.is_fused_experts(mod):
             kind = "experts"
-        if kind is None or name == "":
+        if kind is None or _inside_photonic(model, name):
             continue
-        if _inside_photonic(model, name) or any(name.startswith(s[0] + ".") for s in swaps):
+        if id(mod) in decided:
+            if decided[id(mod)]:
+                swaps.append((name, mod, kind))
             continue
-        if (include is not None and not _matches(name, include)) or _matches(name, exclude):
+        ok = not ((include is not None and not _matches(name, include))
+                  or _matches(name, exclude))
+        decided[id(mod)] = ok
+        if ok:
+            swaps.append((name, mod, kind))
+        else:
             report.excluded.append(name)
-            continue
-        swaps.append((name, mod, kind))
 
+    made = {}
     for name, mod, kind in swaps:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        if kind == "linear":
-            new = PhotonicLinear.from_linear(mod, cfg, name=name)
-            optical_params.add(id(mod.weight))
-        else:
-            new = PhotonicExperts.from_module(mod, cfg, name=name)
-            optical_params.update((id(mod.gate_up_proj), id(mod.down_proj)))
-        setattr(parent, child, new)
-        report.converted.append(name)
-        if program:
+        new = made.get(id(mod))
+        if new is None:
             if kind == "linear":
-                _ = new.state
+                new = PhotonicLinear.from_linear(mod, cfg, name=name)
+                optical_params.add(id(mod.weight))
             else:
-                new.program_all()
+                new = PhotonicExperts.from_module(mod, cfg, name=name)
+                optical_params.update((id(mod.gate_up_proj), id(mod.down_proj)))
+            made[id(mod)] = new
+            report.converted.append(name)
+            if program:
+                if kind == "linear":
+                    _ = new.state
+                else:
+                    new.program_all()
+        setattr(parent, child, new)
 
     # Already-photonic modules count as optical too (idempotent conversion).
     for _, m in model.named_modules():

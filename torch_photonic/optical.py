@@ -24,7 +24,7 @@ _ops = torch.ops.photonic
 
 @dataclass(eq=False)
 class ProgrammedState:
-    weff: torch.Tensor
+    weff: Optional[torch.Tensor]   # conductances at t0 (None while an aged copy replaces it)
     scales: torch.Tensor
     config: HardwareConfig
     seed: int
@@ -34,15 +34,27 @@ class ProgrammedState:
     source_version: Tuple[int, int] = (-1, -1)  # (weight._version, data_ptr) when programmed
     _aged: Optional[torch.Tensor] = field(default=None, repr=False)
     _aged_t: float = float("nan")
+    _source: Optional[torch.Tensor] = field(default=None, repr=False)  # the weight (not a copy)
+    _shape: Tuple[int, int] = (0, 0)
 
     @property
     def shape(self) -> Tuple[int, int]:
-        return tuple(self.weff.shape)  # type: ignore[return-value]
+        return self._shape
+
+    def base_weight(self) -> torch.Tensor:
+        """Conductances at t0. While the state is aged, the t0 copy is dropped (the cells only
+        hold their current conductance) and regenerated here deterministically from the source
+        weight and the seed (not a write: same cells, same noise draw)."""
+        if self.weff is not None:
+            return self.weff
+        return _program_raw(self._source, self.config, self.seed)[0]
 
     @property
     def nbytes(self) -> int:
         """Bytes held for this programmed weight (state + caches)."""
-        n = self.weff.nbytes + self.scales.nbytes
+        n = self.scales.nbytes
+        if self.weff is not None:
+            n += self.weff.nbytes
         if self.full_scale is not None:
             n += self.full_scale.nbytes
         if self._aged is not None:
@@ -50,16 +62,21 @@ class ProgrammedState:
         return n
 
     def bytes_per_weight(self) -> float:
-        return self.nbytes / max(1, self.weff.numel())
+        return self.nbytes / max(1, self._shape[0] * self._shape[1])
 
     def weight_at(self, seconds: float) -> torch.Tensor:
         """Effective (aged) weight at ``seconds`` after programming, cached per time."""
         cfg = self.config
         if not drift_active(cfg, seconds):
+            if self.weff is None:
+                self.weff = self.base_weight()
+            self._aged, self._aged_t = None, float("nan")
             return self.weff
         if self._aged is None or self._aged_t != seconds:
+            base = self.base_weight()
+            self.weff = None
             self._aged = None  # free before allocating the new one
-            self._aged = drift(self, seconds)
+            self._aged = _drift_raw(base, self, seconds)
             self._aged_t = seconds
         return self._aged
 
@@ -75,14 +92,10 @@ def program(weight: torch.Tensor, config: HardwareConfig, seed: Optional[int] = 
     if weight.dim() != 2:
         raise ValueError(f"program: weight must be 2-D [out, in], got shape {tuple(weight.shape)}")
     seed = config.seed if seed is None else int(seed)
-    f, a, p = config.formats, config.array, config.pcm
-    w = weight.detach()
-    if w.device.type != "cpu":
-        w = w.to("cpu")
-    weff, scales = _ops.program(w, f.weight_format, f.weight_scaling, f.scale_rule, p.levels,
-                                a.cells_per_weight, p.quantize_levels, float(p.program_noise),
-                                a.tile_rows, seed)
-    st = ProgrammedState(weff=weff, scales=scales, config=config, seed=seed)
+    a = config.array
+    weff, scales = _program_raw(weight, config, seed)
+    st = ProgrammedState(weff=weff, scales=scales, config=config, seed=seed,
+                         _source=weight.detach(), _shape=tuple(weff.shape))
     st.cells_written = weff.numel() * a.cells_per_weight
     st.times_programmed = 1
     fs = config.converters.adc_full_scale
@@ -91,11 +104,25 @@ def program(weight: torch.Tensor, config: HardwareConfig, seed: Optional[int] = 
     return st
 
 
+def _program_raw(weight: torch.Tensor, config: HardwareConfig, seed: int):
+    f, a, p = config.formats, config.array, config.pcm
+    w = weight.detach()
+    if w.device.type != "cpu":
+        w = w.to("cpu")
+    return _ops.program(w, f.weight_format, f.weight_scaling, f.scale_rule, p.levels,
+                        a.cells_per_weight, p.quantize_levels, float(p.program_noise),
+                        a.tile_rows, seed)
+
+
 def drift(state: ProgrammedState, seconds: float) -> torch.Tensor:
     """Aged effective weight ``seconds`` after programming (no state change)."""
+    return _drift_raw(state.base_weight(), state, seconds)
+
+
+def _drift_raw(base: torch.Tensor, state: ProgrammedState, seconds: float) -> torch.Tensor:
     cfg = state.config
     p, a = cfg.pcm, cfg.array
-    return _ops.drift(state.weff, state.scales, a.cells_per_weight, a.tile_rows,
+    return _ops.drift(base, state.scales, a.cells_per_weight, a.tile_rows,
                       float(p.drift_nu), float(p.drift_nu_std), float(p.drift_t0_s),
                       float(seconds), bool(p.drift_compensation), state.seed)
 
