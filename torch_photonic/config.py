@@ -229,10 +229,10 @@ class ConverterConfig(_Group):
     def _validate(self, p):
         _int_ge(f"{p}.dac_bits", self.dac_bits, 2)
         _int_ge(f"{p}.adc_bits", self.adc_bits, 2)
-        if self.dac_bits > 24:
-            _fail(f"{p}.dac_bits", "must be <= 24", self.dac_bits)
-        if self.adc_bits > 24:
-            _fail(f"{p}.adc_bits", "must be <= 24", self.adc_bits)
+        if self.dac_bits > 23:
+            _fail(f"{p}.dac_bits", "must be <= 23", self.dac_bits)
+        if self.adc_bits > 23:
+            _fail(f"{p}.adc_bits", "must be <= 23", self.adc_bits)
         for n in ("dac_energy_j", "modulator_energy_j", "adc_energy_j", "pd_energy_j",
                   "tia_energy_j"):
             _ge0(f"{p}.{n}", getattr(self, n))

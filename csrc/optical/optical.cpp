@@ -27,9 +27,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
+
+// Let sqrt vectorise in the element loops (errno is never consulted here).
+#pragma GCC optimize("no-math-errno")
 
 #if __has_include("quant/quantize.h")
 #include "quant/quantize.h"
@@ -56,21 +60,100 @@ inline uint64_t stream_key(int64_t seed, uint64_t stream) {
   return mix64(mix64(static_cast<uint64_t>(seed)) ^ (stream * 0xD1B54A32D192ED03ULL));
 }
 
-// Two independent standard normals from one 64-bit counter hash (Box-Muller, 32-bit uniforms).
-inline void normal2(uint64_t key, uint64_t counter, float& z0, float& z1) {
-  const uint64_t h = mix64(key + counter * 0x9E3779B97F4A7C15ULL);
-  const double u1 = (static_cast<double>(h >> 32) + 0.5) * (1.0 / 4294967296.0);
-  const float u2 = static_cast<float>(static_cast<double>(h & 0xFFFFFFFFULL) * (1.0 / 4294967296.0));
-  const float r = std::sqrt(static_cast<float>(-2.0 * std::log(u1)));
-  const float th = 6.283185307179586f * u2;
-  z0 = r * std::cos(th);
-  z1 = r * std::sin(th);
+// Standard normals by inverse CDF: Acklam's rational approximation refined by one Halley step
+// (full double precision) tabulated at 2^14 + 1 points; interior samples interpolate linearly,
+// the two outermost intervals (|z| > 3.4) are computed exactly. One 32-bit uniform per normal.
+double inv_norm_cdf(double p) {
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
+                             -2.759285104469687e+02, 1.383577518672690e+02,
+                             -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02,
+                             -1.556989798598866e+02, 6.680131188771972e+01,
+                             -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
+                             -2.400758277161838e+00, -2.549732539343734e+00,
+                             4.374664141464968e+00, 2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
+                             2.445134137142996e+00, 3.754408661907416e+00};
+  const double plow = 0.02425;
+  double x;
+  if (p < plow) {
+    const double q = std::sqrt(-2 * std::log(p));
+    x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+        ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  } else if (p > 1 - plow) {
+    const double q = std::sqrt(-2 * std::log1p(-p));
+    x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+        ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  } else {
+    const double q = p - 0.5, r = q * q;
+    x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+        (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+  }
+  const double e = 0.5 * std::erfc(-x / std::sqrt(2.0)) - p;  // Halley refinement
+  const double u = e * std::sqrt(2 * M_PI) * std::exp(x * x / 2);
+  return x - u / (1 + x * u / 2);
 }
 
-inline float normal1(uint64_t key, uint64_t counter) {
-  float a, b;
-  normal2(key, counter, a, b);
-  return a;
+constexpr int kTableBits = 14;
+constexpr uint32_t kTableN = 1u << kTableBits;
+
+const float* normal_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(kTableN + 1);
+    for (uint32_t i = 1; i < kTableN; ++i)
+      t[i] = static_cast<float>(inv_norm_cdf(static_cast<double>(i) / kTableN));
+    t[0] = t[kTableN] = 0.f;  // unused: the outer intervals are computed exactly
+    return t;
+  }();
+  return table.data();
+}
+
+inline float normal_u32(const float* tab, uint32_t h) {
+  const uint32_t i = h >> (32 - kTableBits);
+  if (i == 0 || i == kTableN - 1)
+    return static_cast<float>(inv_norm_cdf((static_cast<double>(h) + 0.5) * (1.0 / 4294967296.0)));
+  const float fr = static_cast<float>(h & ((1u << (32 - kTableBits)) - 1)) *
+                   (1.0f / static_cast<float>(1u << (32 - kTableBits)));
+  return tab[i] + fr * (tab[i + 1] - tab[i]);
+}
+
+// Two independent standard normals from one 64-bit counter hash.
+inline void normal2(const float* tab, uint64_t key, uint64_t counter, float& z0, float& z1) {
+  const uint64_t h = mix64(key + counter * 0x9E3779B97F4A7C15ULL);
+  z0 = normal_u32(tab, static_cast<uint32_t>(h >> 32));
+  z1 = normal_u32(tab, static_cast<uint32_t>(h));
+}
+
+inline float normal1(const float* tab, uint64_t key, uint64_t counter) {
+  const uint64_t h = mix64(key + counter * 0x9E3779B97F4A7C15ULL);
+  return normal_u32(tab, static_cast<uint32_t>(h >> 32));
+}
+
+// Round to nearest (even) for |v| < 2^22 without a libm call (vectorisable).
+inline float round_magic(float v) {
+  const float m = 12582912.0f;  // 1.5 * 2^23
+  return (v + m) - m;
+}
+
+// exp(x) for x in [-80, 80], ~2e-7 relative error, branch-free (vectorisable).
+inline float fast_exp(float x) {
+  x = std::min(80.f, std::max(-80.f, x));
+  const float t = x * 1.4426950408889634f;
+  const float n = round_magic(t);
+  const float f = (t - n) * 0.6931471805599453f;  // |f| <= ln2 / 2
+  float p = 1.f / 720.f;
+  p = p * f + 1.f / 120.f;
+  p = p * f + 1.f / 24.f;
+  p = p * f + 1.f / 6.f;
+  p = p * f + 0.5f;
+  p = p * f + 1.f;
+  p = p * f + 1.f;
+  const int32_t ni = static_cast<int32_t>(n);
+  const uint32_t bits = static_cast<uint32_t>(ni + 127) << 23;
+  float sc;
+  std::memcpy(&sc, &bits, sizeof(sc));
+  return p * sc;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -127,7 +210,7 @@ std::pair<at::Tensor, at::Tensor> prepare_activations(const at::Tensor& x2d,
   const float* px = xq.data_ptr<float>();
   float* pa = a.data_ptr<float>();
   float* pe = xe.data_ptr<float>();
-  TORCH_CHECK(!dac_rounding || (dac_bits >= 2 && dac_bits <= 24), "dac_bits must be in [2, 24]");
+  TORCH_CHECK(!dac_rounding || (dac_bits >= 2 && dac_bits <= 23), "dac_bits must be in [2, 23]");
   const float Q = dac_rounding ? static_cast<float>((int64_t(1) << (dac_bits - 1)) - 1) : 1.f;
   at::parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(K, 1)),
                    [&](int64_t b, int64_t e) {
@@ -143,7 +226,7 @@ std::pair<at::Tensor, at::Tensor> prepare_activations(const at::Tensor& x2d,
           continue;
         }
         const float inv = Q / mx, step = mx / Q;
-        for (int64_t k = 0; k < K; ++k) o[k] = std::nearbyint(r[k] * inv) * step;
+        for (int64_t k = 0; k < K; ++k) o[k] = round_magic(r[k] * inv) * step;
       }
     }
   });
@@ -173,36 +256,45 @@ at::Tensor drift_impl(const at::Tensor& weff, const at::Tensor& scales, int64_t 
   const uint64_t key = stream_key(seed, kStreamDrift);
   // Per-row sums of conductance before/after (double, per row -> thread-count independent).
   std::vector<double> s0(N, 0.0), s1(N, 0.0);
+  const float* tab = normal_table();
   at::parallel_for(0, N, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> fbuf(static_cast<size_t>(std::min(K, tile_rows)));
     for (int64_t n = b; n < e; ++n) {
       double a0 = 0, a1 = 0;
       for (int64_t t_ = 0; t_ < T; ++t_) {
         const float s = ps[n * T + t_];
         const int64_t k0 = t_ * tile_rows, k1 = std::min(K, k0 + tile_rows);
         const float inv = s > 0 ? 1.f / s : 0.f;
-        uint64_t cached = ~uint64_t(0);
-        float z[2] = {0.f, 0.f};
-        for (int64_t k = k0; k < k1; ++k) {
-          const int64_t idx = n * K + k;
-          float f = base;
-          if (nu_std > 0) {
-            // element idx uses half (idx & 1) of counter idx >> 1: independent of traversal
-            const uint64_t c = static_cast<uint64_t>(idx) >> 1;
-            if (c != cached) { normal2(key, c, z[0], z[1]); cached = c; }
-            f = base * std::exp(negLs * z[idx & 1]);
+        const int64_t kl = k1 - k0;
+        float* fb = fbuf.data();
+        if (nu_std > 0) {
+          for (int64_t j = 0; j < kl; ++j)
+            fb[j] = normal1(tab, key, static_cast<uint64_t>(n * K + k0 + j));
+          for (int64_t j = 0; j < kl; ++j) fb[j] = base * fast_exp(negLs * fb[j]);
+        } else {
+          for (int64_t j = 0; j < kl; ++j) fb[j] = base;
+        }
+        const float* wr = pw + n * K + k0;
+        float* orow = po + n * K + k0;
+        if (cells_per_weight == 2) {
+          for (int64_t j = 0; j < kl; ++j) orow[j] = wr[j] * fb[j];
+          if (compensate)
+            for (int64_t j = 0; j < kl; ++j) {
+              a0 += std::fabs(wr[j]);
+              a1 += std::fabs(orow[j]);
+            }
+        } else {
+          for (int64_t j = 0; j < kl; ++j) {
+            const float g0 = 0.5f * (wr[j] * inv + 1.f);
+            const float g = g0 * fb[j];
+            orow[j] = (2.f * g - 1.f) * s;
           }
-          const float w0 = pw[idx];
-          if (cells_per_weight == 2) {
-            po[idx] = w0 * f;
-            a0 += std::fabs(w0);
-            a1 += std::fabs(w0 * f);
-          } else {
-            const float g0 = 0.5f * (w0 * inv + 1.f);
-            const float g = g0 * f;
-            po[idx] = (2.f * g - 1.f) * s;
-            a0 += g0 * s;
-            a1 += g * s;
-          }
+          if (compensate)
+            for (int64_t j = 0; j < kl; ++j) {
+              const float g0 = 0.5f * (wr[j] * inv + 1.f);
+              a0 += g0 * s;
+              a1 += g0 * fb[j] * s;
+            }
         }
       }
       s0[n] = a0;
@@ -260,6 +352,7 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
   const float sigma = static_cast<float>(program_noise);
   const bool exact = !quantize_levels && program_noise == 0;
   const uint64_t key = stream_key(seed, kStreamProgram);
+  const float* tab = normal_table();
   at::parallel_for(0, N, std::max<int64_t>(1, 65536 / std::max<int64_t>(K, 1)),
                    [&](int64_t b, int64_t e) {
     for (int64_t n = b; n < e; ++n) {
@@ -280,15 +373,15 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
           const float wn = pw[idx] * inv;
           if (cells_per_weight == 2) {
             float g = std::fabs(wn);
-            if (quantize_levels) g = std::nearbyint(g * Lm1) / Lm1;
+            if (quantize_levels) g = round_magic(g * Lm1) / Lm1;
             if (sigma > 0 && g > 0.f)
-              g = std::min(1.f, std::max(0.f, g + sigma * normal1(key, static_cast<uint64_t>(idx))));
+              g = std::min(1.f, std::max(0.f, g + sigma * normal1(tab, key, static_cast<uint64_t>(idx))));
             po[idx] = std::copysign(g, wn) * mx;
           } else {
             float g = 0.5f * (wn + 1.f);
-            if (quantize_levels) g = std::nearbyint(g * Lm1) / Lm1;
+            if (quantize_levels) g = round_magic(g * Lm1) / Lm1;
             if (sigma > 0)
-              g = std::min(1.f, std::max(0.f, g + sigma * normal1(key, static_cast<uint64_t>(idx))));
+              g = std::min(1.f, std::max(0.f, g + sigma * normal1(tab, key, static_cast<uint64_t>(idx))));
             po[idx] = (2.f * g - 1.f) * mx;
           }
         }
@@ -385,8 +478,8 @@ at::Tensor mvm_cpu(const at::Tensor& x, const at::Tensor& weff, const at::Tensor
   TORCH_CHECK(tile_cols >= 1, "photonic::mvm: tile_cols must be >= 1");
   TORCH_CHECK(read_noise_shot >= 0 && read_noise_thermal >= 0,
               "photonic::mvm: read noise must be >= 0");
-  TORCH_CHECK(!adc_rounding || (adc_bits >= 2 && adc_bits <= 24),
-              "photonic::mvm: adc_bits must be in [2, 24], got ", adc_bits);
+  TORCH_CHECK(!adc_rounding || (adc_bits >= 2 && adc_bits <= 23),
+              "photonic::mvm: adc_bits must be in [2, 23], got ", adc_bits);
   const int64_t N = weff.size(0), K = weff.size(1), T = scales.size(1);
   at::Tensor x2 = flatten_input(x, weff, "photonic::mvm");
   const int64_t M = x2.size(0);
@@ -426,38 +519,54 @@ at::Tensor mvm_cpu(const at::Tensor& x, const at::Tensor& weff, const at::Tensor
   const float th2 = static_cast<float>(read_noise_thermal * read_noise_thermal);
   const float Q = adc_rounding ? static_cast<float>((int64_t(1) << (adc_bits - 1)) - 1) : 1.f;
   const uint64_t key = stream_key(seed, kStreamRead);
+  const float* tab = normal_table();
   const int64_t half = (N + 1) / 2;
+  std::vector<float> s_t(N), fs_t(N), inv_step(N), step(N);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t k0 = t * tile_rows, kl = std::min(K, k0 + tile_rows) - k0;
     at::Tensor Y = at::mm(xe.narrow(1, k0, kl), W.narrow(1, k0, kl).t()).contiguous();
     const float* py = Y.data_ptr<float>();
+    for (int64_t n = 0; n < N; ++n) {
+      s_t[n] = ps[n * T + t];
+      fs_t[n] = fs_scalar ? pf[0] : pf[n * T + t];
+      inv_step[n] = Q / fs_t[n];
+      step[n] = fs_t[n] / Q;
+    }
+    const float* sv = s_t.data();
+    const float* fv = fs_t.data();
+    const float* iq = inv_step.data();
+    const float* sq = step.data();
     at::parallel_for(0, M, std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1)),
                      [&](int64_t b, int64_t e) {
+      std::vector<float> zb(static_cast<size_t>(2 * half), 0.f);
+      float* z = zb.data();
       for (int64_t m = b; m < e; ++m) {
         const float am = pa[m];
         if (am == 0.f) continue;
+        const float inv_am = 1.f / am;
         const float* yr = py + m * N;
         float* orow = po + m * N;
-        const uint64_t cbase = static_cast<uint64_t>((t * M + m) * half);
-        for (int64_t n = 0; n < N; n += 2) {
-          float z[2] = {0.f, 0.f};
-          if (noisy) normal2(key, cbase + static_cast<uint64_t>(n >> 1), z[0], z[1]);
-          const int64_t nend = std::min(N, n + 2);
-          for (int64_t nn = n; nn < nend; ++nn) {
-            const float d = am * ps[nn * T + t];
-            if (d == 0.f) continue;
-            const float fs = fs_scalar ? pf[0] : pf[nn * T + t];
-            float y = yr[nn] / d;
-            if (noisy) {
-              const float var = c2 * std::fabs(y) * fs + th2 * fs * fs;
-              y += std::sqrt(var) * z[nn - n];
-            }
-            if (adc_rounding) {
-              y = std::min(fs, std::max(-fs, y));
-              y = std::nearbyint(y * (Q / fs)) * (fs / Q);
-            }
-            orow[nn] += y * d;
+        if (noisy) {
+          const uint64_t cbase = static_cast<uint64_t>((t * M + m) * half);
+          for (int64_t j = 0; j < half; ++j)
+            normal2(tab, key, cbase + static_cast<uint64_t>(j), z[2 * j], z[2 * j + 1]);
+        }
+        // Branch-free, vectorisable element loop (s == 0 means an all-zero weight block).
+        for (int64_t n = 0; n < N; ++n) {
+          const float sn = sv[n];
+          const float d = am * sn;
+          const float inv_d = sn > 0.f ? inv_am / sn : 0.f;
+          const float fs = fv[n];
+          float y = yr[n] * inv_d;
+          if (noisy) {
+            const float var = c2 * std::fabs(y) * fs + th2 * fs * fs;
+            y += std::sqrt(var) * z[n];
           }
+          if (adc_rounding) {
+            y = std::min(fs, std::max(-fs, y));
+            y = round_magic(y * iq[n]) * sq[n];
+          }
+          orow[n] += sn > 0.f ? y * d : 0.f;
         }
       }
     });
