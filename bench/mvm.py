@@ -37,7 +37,10 @@ def main():
     ap.add_argument("--preset", default="glass-pcm-200mm")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="smaller shapes (smoke test)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     noisy = tp.preset(args.preset)
     exact = noisy.replace(pcm__quantize_levels=False, pcm__program_noise=0.0,
@@ -84,6 +87,11 @@ def main():
     nw = W.numel()
     print(f"program: {t_prog / nw * 1e9:.2f} ns/weight; age (drift, nu spread): "
           f"{t_age / nw * 1e9:.2f} ns/weight, with compensation {t_age_c / nw * 1e9:.2f} ns/weight")
+    # machine yardstick (shared machines: compare with these, not with absolute numbers)
+    t_randn = timeit(lambda: torch.randn(n, k), args.reps)
+    t_copy = timeit(lambda: W.clone(), args.reps)
+    print(f"yardstick on this machine: torch.randn {t_randn / nw * 1e9:.2f} ns/element, "
+          f"clone {t_copy / nw * 1e9:.2f} ns/element")
     print(f"bytes per programmed weight while aged (state + aged cache): "
           f"{st.bytes_per_weight():.2f}")
     print(f"SUMMARY noise-off worst ratio (batch>=64) {worst_off:.2f}x (target <= 1.2), "
