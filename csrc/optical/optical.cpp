@@ -32,8 +32,6 @@
 #include <string>
 #include <vector>
 
-// Let sqrt vectorise in the element loops (errno is never consulted here).
-#pragma GCC optimize("no-math-errno")
 
 #if __has_include("quant/quantize.h")
 #include "quant/quantize.h"
@@ -61,8 +59,8 @@ inline uint64_t stream_key(int64_t seed, uint64_t stream) {
 }
 
 // Standard normals by inverse CDF: Acklam's rational approximation refined by one Halley step
-// (full double precision) tabulated at 2^14 + 1 points; interior samples interpolate linearly,
-// the two outermost intervals (|z| > 3.4) are computed exactly. One 32-bit uniform per normal.
+// (full double precision) tabulated at 2^12 + 1 points; interior samples interpolate linearly,
+// the two outermost intervals (|z| > 3.35) are computed exactly. One 32-bit uniform per normal.
 double inv_norm_cdf(double p) {
   static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
                              -2.759285104469687e+02, 1.383577518672690e+02,
@@ -95,7 +93,7 @@ double inv_norm_cdf(double p) {
   return x - u / (1 + x * u / 2);
 }
 
-constexpr int kTableBits = 14;
+constexpr int kTableBits = 12;  // 16 KB: stays in L1
 constexpr uint32_t kTableN = 1u << kTableBits;
 
 const float* normal_table() {
@@ -128,6 +126,26 @@ inline void normal2(const float* tab, uint64_t key, uint64_t counter, float& z0,
 inline float normal1(const float* tab, uint64_t key, uint64_t counter) {
   const uint64_t h = mix64(key + counter * 0x9E3779B97F4A7C15ULL);
   return normal_u32(tab, static_cast<uint32_t>(h >> 32));
+}
+
+// Normals for the consecutive element indices [i0, i0 + n): element i takes half (i & 1) of
+// counter i >> 1, so the values do not depend on how a range is split between threads.
+inline void fill_normals(const float* tab, uint64_t key, int64_t i0, int64_t n, float* out) {
+  int64_t j = 0;
+  float a, b;
+  if (n > 0 && (i0 & 1)) {
+    normal2(tab, key, static_cast<uint64_t>(i0 >> 1), a, b);
+    out[j++] = b;
+  }
+  for (; j + 1 < n; j += 2) {
+    normal2(tab, key, static_cast<uint64_t>((i0 + j) >> 1), a, b);
+    out[j] = a;
+    out[j + 1] = b;
+  }
+  if (j < n) {
+    normal2(tab, key, static_cast<uint64_t>((i0 + j) >> 1), a, b);
+    out[j] = a;
+  }
 }
 
 // Round to nearest (even) for |v| < 2^22 without a libm call (vectorisable).
@@ -268,8 +286,7 @@ at::Tensor drift_impl(const at::Tensor& weff, const at::Tensor& scales, int64_t 
         const int64_t kl = k1 - k0;
         float* fb = fbuf.data();
         if (nu_std > 0) {
-          for (int64_t j = 0; j < kl; ++j)
-            fb[j] = normal1(tab, key, static_cast<uint64_t>(n * K + k0 + j));
+          fill_normals(tab, key, n * K + k0, kl, fb);
           for (int64_t j = 0; j < kl; ++j) fb[j] = base * fast_exp(negLs * fb[j]);
         } else {
           for (int64_t j = 0; j < kl; ++j) fb[j] = base;
@@ -355,6 +372,7 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
   const float* tab = normal_table();
   at::parallel_for(0, N, std::max<int64_t>(1, 65536 / std::max<int64_t>(K, 1)),
                    [&](int64_t b, int64_t e) {
+    std::vector<float> zbuf(static_cast<size_t>(std::min(K, tile_rows)));
     for (int64_t n = b; n < e; ++n) {
       for (int64_t t = 0; t < T; ++t) {
         const int64_t k0 = t * tile_rows, k1 = std::min(K, k0 + tile_rows);
@@ -368,21 +386,28 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
           continue;
         }
         const float inv = 1.f / mx;
-        for (int64_t k = k0; k < k1; ++k) {
-          const int64_t idx = n * K + k;
-          const float wn = pw[idx] * inv;
-          if (cells_per_weight == 2) {
+        const int64_t kl = k1 - k0;
+        const float* wr = pw + n * K + k0;
+        float* orow = po + n * K + k0;
+        float* z = zbuf.data();
+        if (sigma > 0) fill_normals(tab, key, n * K + k0, kl, z);
+        else std::fill(z, z + kl, 0.f);
+        // branch-free element loops (vectorisable)
+        if (cells_per_weight == 2) {
+          for (int64_t j = 0; j < kl; ++j) {
+            const float wn = wr[j] * inv;
             float g = std::fabs(wn);
             if (quantize_levels) g = round_magic(g * Lm1) / Lm1;
-            if (sigma > 0 && g > 0.f)
-              g = std::min(1.f, std::max(0.f, g + sigma * normal1(tab, key, static_cast<uint64_t>(idx))));
-            po[idx] = std::copysign(g, wn) * mx;
-          } else {
-            float g = 0.5f * (wn + 1.f);
+            const float gn = std::min(1.f, std::max(0.f, g + sigma * z[j]));
+            g = g > 0.f ? gn : 0.f;  // a reset cell (weight 0) gets no programming noise
+            orow[j] = (wn < 0.f ? -g : g) * mx;
+          }
+        } else {
+          for (int64_t j = 0; j < kl; ++j) {
+            float g = 0.5f * (wr[j] * inv + 1.f);
             if (quantize_levels) g = round_magic(g * Lm1) / Lm1;
-            if (sigma > 0)
-              g = std::min(1.f, std::max(0.f, g + sigma * normal1(tab, key, static_cast<uint64_t>(idx))));
-            po[idx] = (2.f * g - 1.f) * mx;
+            g = std::min(1.f, std::max(0.f, g + sigma * z[j]));
+            orow[j] = (2.f * g - 1.f) * mx;
           }
         }
       }
