@@ -123,11 +123,6 @@ inline void normal2(const float* tab, uint64_t key, uint64_t counter, float& z0,
   z1 = normal_u32(tab, static_cast<uint32_t>(h));
 }
 
-inline float normal1(const float* tab, uint64_t key, uint64_t counter) {
-  const uint64_t h = mix64(key + counter * 0x9E3779B97F4A7C15ULL);
-  return normal_u32(tab, static_cast<uint32_t>(h >> 32));
-}
-
 // Normals for the consecutive element indices [i0, i0 + n): element i takes half (i & 1) of
 // counter i >> 1, so the values do not depend on how a range is split between threads.
 inline void fill_normals(const float* tab, uint64_t key, int64_t i0, int64_t n, float* out) {
