@@ -96,3 +96,33 @@ def test_empty_tensors():
         q = tp.quantize(x, fmt, scaling, rule, weight)
         assert tp.dequantize(q).shape == x.shape
         assert tp.fake_quantize(x, fmt, scaling, rule, weight).shape == x.shape
+
+
+def test_baseline_isa_matches(tmp_path):
+    """The baseline (non-AVX2) element loops give the same bits as the ones this CPU runs."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import torch, torch_photonic as tp, sys\n"
+        "sys.path.insert(0, %r)\n"
+        "from quant_helpers import CASES\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "x = torch.randn(130, 150, generator=g) * torch.exp2(torch.randint(-20, 20, (130, 150), generator=g).float())\n"
+        "out = {}\n"
+        "for c in CASES:\n"
+        "    q = tp.quantize(x, *c)\n"
+        "    out[str(c)] = (tp.fake_quantize(x, *c), q.codes, q.scales.view(torch.uint8) if q.scales.dtype != torch.float32 else q.scales, tp.dequantize(q))\n"
+        "torch.save(out, sys.argv[1])\n"
+    ) % os.path.dirname(__file__)
+    env = dict(os.environ)
+    res = {}
+    for isa in ("baseline", "native"):
+        env["TORCH_PHOTONIC_QUANT_ISA"] = isa
+        path = tmp_path / f"{isa}.pt"
+        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True)
+        res[isa] = torch.load(path)
+    for k, vals in res["baseline"].items():
+        for a, b in zip(vals, res["native"][k]):
+            assert torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8)), k

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <vector>
 
 namespace photonic {
@@ -46,8 +47,13 @@ namespace avx2 {
 }  // namespace avx2
 #pragma GCC pop_options
 
+// TORCH_PHOTONIC_QUANT_ISA=baseline forces the baseline loops (used by the tests).
 bool use_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
+  static const bool yes = [] {
+    const char* env = std::getenv("TORCH_PHOTONIC_QUANT_ISA");
+    if (env && std::string(env) == "baseline") return false;
+    return bool(__builtin_cpu_supports("avx2"));
+  }();
   return yes;
 }
 FakeFn pick_fake(Format f, bool sat, Op op) {
