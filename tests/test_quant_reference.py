@@ -25,7 +25,12 @@ def _inputs():
     clip = torch.randn(2, 64, generator=g)
     clip[0, 0] = 500.0                                       # MX FLOOR clips block maxima in [448, 512)
     clip[1, 32] = 6.9
+    pow2 = torch.full((2, 32), 0.5)
+    # amax / max_elem a hair above a power of two: the exact ceil(log2) must take the next exponent
+    for r, m in enumerate((448.0, 6.0)):
+        pow2[r, 0] = torch.tensor(m * 2.0 ** 20).view(torch.int32).add(1).view(torch.float32)
     return {
+        "pow2_edge": pow2,
         "random": rnd, "zeros": zeros, "all_equal": equal, "one_huge": huge, "subnormal_amax": sub,
         "tiny": tiny, "neg_zero": negz, "ties": ties, "clip": clip,
         "odd_1d": torch.randn(37, generator=g), "scalar": torch.tensor(-1.7), "one": torch.tensor([[0.3]]),
