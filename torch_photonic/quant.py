@@ -41,6 +41,19 @@ scaling              scale                                         ``scales`` (d
   torch's own float8 casts do); ``fake_quantize`` returns ``x``'s dtype.
 * ``dequantize(quantize(x), dtype) == fake_quantize(x)`` bit for bit (NaNs are the canonical
   quiet NaN with ``x``'s sign).
+* Values within an element step of the float32 maximum can round up past it and dequantize to
+  inf (inherent to rounding up at the top of the float32 range).
+
+Where this differs from torchao 0.18 (our choice follows the OCP spec / exact arithmetic; the peer
+tests avoid these inputs):
+
+* MX ``floor`` blocks whose scale code is 0 (amax < 2^(emax_elem - 126)): torchao divides by 2^-126
+  but stores 2^-127; we quantize with 2^-127, the stored scale.
+* MX ``rceil``: torchao takes ``ceil(torch.log2(amax / max_elem))`` in float32, which misses the next
+  power of two when the ratio is a few ulps above one (e.g. 448 * 2^20 * (1 + 2^-23)); we compute it
+  exactly. torchao also multiplies by 1.0 instead of 2^127 when the scale code is 0.
+* fp32 scales of all-zero blocks, and the NVFP4 tensor scale of an all-zero tensor: torchao gives
+  NaN (0 / 0); we use 1.0.
 """
 from __future__ import annotations
 

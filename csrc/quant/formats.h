@@ -32,6 +32,12 @@ inline float u2f(uint32_t u) {
   return f;
 }
 
+// Branch-free select (keeps the element loops vectorizable): c ? t : f.
+inline uint32_t sel(bool c, uint32_t t, uint32_t f) {
+  const uint32_t m = 0u - uint32_t(c);
+  return (t & m) | (f & ~m);
+}
+
 constexpr uint32_t kF32Inf = 0x7f800000u;
 constexpr uint32_t kF32QNaN = 0x7fc00000u;
 
@@ -104,13 +110,13 @@ inline uint8_t encode(float v) {
   const uint32_t nrm = (rb + C::HALF_M1 + odd) >> C::SHIFT;
   // subnormal result: adding MAGIC rounds |v| to a multiple of the subnormal quantum
   const uint32_t sub = f2u(u2f(a) + u2f(C::MAGIC)) - C::MAGIC;
-  uint32_t code = a < C::MINNORM ? sub : nrm;
+  uint32_t code = sel(a < C::MINNORM, sub, nrm);
   if constexpr (F == Format::E5M2 && !SAT) {
-    code = a >= Fmt<Format::E5M2>::OVFBITS ? uint32_t(Fmt<Format::E5M2>::INFCODE) : code;
+    code = sel(a >= Fmt<Format::E5M2>::OVFBITS, uint32_t(Fmt<Format::E5M2>::INFCODE), code);
   } else {
-    code = a > T::MAXBITS ? uint32_t(T::MAXCODE) : code;
+    code = sel(a > T::MAXBITS, uint32_t(T::MAXCODE), code);
   }
-  if constexpr (T::HAS_NAN) code = a > kF32Inf ? uint32_t(T::NANCODE) : code;
+  if constexpr (T::HAS_NAN) code = sel(a > kF32Inf, uint32_t(T::NANCODE), code);
   return uint8_t(code | sgn);
 }
 
@@ -127,13 +133,13 @@ inline float round_value(float v) {
   const uint32_t nrm = (a + C::HALF_M1 + odd) & ~C::LOWMASK;
   const float m = u2f(C::MAGIC);
   const uint32_t sub = f2u((u2f(a) + m) - m);
-  uint32_t r = a < C::MINNORM ? sub : nrm;
+  uint32_t r = sel(a < C::MINNORM, sub, nrm);
   if constexpr (F == Format::E5M2 && !SAT) {
-    r = a >= Fmt<Format::E5M2>::OVFBITS ? kF32Inf : r;
+    r = sel(a >= Fmt<Format::E5M2>::OVFBITS, kF32Inf, r);
   } else {
-    r = a > T::MAXBITS ? T::MAXBITS : r;
+    r = sel(a > T::MAXBITS, T::MAXBITS, r);
   }
-  if constexpr (T::HAS_NAN) r = a > kF32Inf ? kF32QNaN : r;
+  if constexpr (T::HAS_NAN) r = sel(a > kF32Inf, kF32QNaN, r);
   return u2f(r | s);
 }
 

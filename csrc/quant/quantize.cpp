@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <vector>
 
 namespace photonic {
@@ -21,7 +22,7 @@ constexpr const char* kRuleNames = "floor, rceil";
 
 enum class Op : uint8_t { None, Div, Mul };
 
-// ---- element loops --------------------------------------------------------------------------
+// ---- element loops (csrc/quant/kernels.inc, built for two ISAs) ----------------------------------
 
 template <Op OP>
 inline float prescale(float v, float a) {
@@ -30,96 +31,49 @@ inline float prescale(float v, float a) {
   return v;
 }
 
-template <Format F, bool SAT, Op OP>
-void fake_seg(const float* __restrict x, float* __restrict y, int64_t n, float a, float d) {
-  for (int64_t i = 0; i < n; ++i) {
-    float r = round_value<F, SAT>(prescale<OP>(x[i], a));
-    if constexpr (OP != Op::None) r = r * d;
-    y[i] = r;
-  }
-}
-
-template <Format F, bool SAT, Op OP>
-void enc_seg(const float* __restrict x, uint8_t* __restrict row, int64_t c0, int64_t n, float a) {
-  if constexpr (F == Format::E2M1) {
-    uint8_t* __restrict out = row + c0 / 2;  // c0 is always even
-    const int64_t n2 = n / 2;
-    for (int64_t k = 0; k < n2; ++k) {
-      const uint8_t lo = encode<F, SAT>(prescale<OP>(x[2 * k], a));
-      const uint8_t hi = encode<F, SAT>(prescale<OP>(x[2 * k + 1], a));
-      out[k] = uint8_t(lo | (hi << 4));
-    }
-    if (n & 1) out[n2] = encode<F, SAT>(prescale<OP>(x[n - 1], a));  // pad nibble = 0
-  } else {
-    uint8_t* __restrict out = row + c0;
-    for (int64_t i = 0; i < n; ++i) out[i] = encode<F, SAT>(prescale<OP>(x[i], a));
-  }
-}
-
-template <bool FP4>
-void dec_seg(const uint8_t* __restrict row, int64_t c0, float* __restrict y, int64_t n,
-             const float* __restrict lut, float d) {
-  if constexpr (FP4) {
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t c = c0 + i;
-      const uint8_t b = row[c >> 1];
-      y[i] = lut[(c & 1) ? (b >> 4) : (b & 0xF)] * d;
-    }
-  } else {
-    for (int64_t i = 0; i < n; ++i) y[i] = lut[row[c0 + i]] * d;
-  }
-}
-
 using FakeFn = void (*)(const float*, float*, int64_t, float, float);
 using EncFn = void (*)(const float*, uint8_t*, int64_t, int64_t, float);
+using DecFn = void (*)(const uint8_t*, int64_t, float*, int64_t, const float*, float);
+using AmaxFn = uint32_t (*)(const float*, int64_t);
 
-template <Format F, bool SAT>
-FakeFn pick_fake_t(Op op) {
-  switch (op) {
-    case Op::None: return &fake_seg<F, SAT, Op::None>;
-    case Op::Div: return &fake_seg<F, SAT, Op::Div>;
-    default: return &fake_seg<F, SAT, Op::Mul>;
-  }
-}
-template <Format F, bool SAT>
-EncFn pick_enc_t(Op op) {
-  switch (op) {
-    case Op::None: return &enc_seg<F, SAT, Op::None>;
-    case Op::Div: return &enc_seg<F, SAT, Op::Div>;
-    default: return &enc_seg<F, SAT, Op::Mul>;
-  }
+namespace base {
+#include "quant/kernels.inc"
+}  // namespace base
+
+#pragma GCC push_options
+#pragma GCC target("avx2")
+namespace avx2 {
+#include "quant/kernels.inc"
+}  // namespace avx2
+#pragma GCC pop_options
+
+// TORCH_PHOTONIC_QUANT_ISA=baseline forces the baseline loops (used by the tests).
+bool use_avx2() {
+  static const bool yes = [] {
+    const char* env = std::getenv("TORCH_PHOTONIC_QUANT_ISA");
+    if (env && std::string(env) == "baseline") return false;
+    return bool(__builtin_cpu_supports("avx2"));
+  }();
+  return yes;
 }
 FakeFn pick_fake(Format f, bool sat, Op op) {
-  switch (f) {
-    case Format::E4M3: return pick_fake_t<Format::E4M3, true>(op);
-    case Format::E5M2:
-      return sat ? pick_fake_t<Format::E5M2, true>(op) : pick_fake_t<Format::E5M2, false>(op);
-    default: return pick_fake_t<Format::E2M1, true>(op);
-  }
+  return use_avx2() ? avx2::pick_fake(f, sat, op) : base::pick_fake(f, sat, op);
 }
 EncFn pick_enc(Format f, bool sat, Op op) {
-  switch (f) {
-    case Format::E4M3: return pick_enc_t<Format::E4M3, true>(op);
-    case Format::E5M2:
-      return sat ? pick_enc_t<Format::E5M2, true>(op) : pick_enc_t<Format::E5M2, false>(op);
-    default: return pick_enc_t<Format::E2M1, true>(op);
-  }
+  return use_avx2() ? avx2::pick_enc(f, sat, op) : base::pick_enc(f, sat, op);
 }
+DecFn pick_dec(bool fp4) { return use_avx2() ? avx2::pick_dec(fp4) : base::pick_dec(fp4); }
+uint32_t amax_bits(const float* x, int64_t n) {
+  static const AmaxFn fn = use_avx2() ? avx2::pick_amax() : base::pick_amax();
+  return fn(x, n);
+}
+
 const float* lut_for(Format f) {
   switch (f) {
     case Format::E4M3: return decode_table<Format::E4M3>();
     case Format::E5M2: return decode_table<Format::E5M2>();
     default: return decode_table<Format::E2M1>();
   }
-}
-
-inline uint32_t amax_bits(const float* __restrict x, int64_t n) {
-  uint32_t m = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t a = f2u(x[i]) & 0x7fffffffu;
-    m = a > m ? a : m;
-  }
-  return m;
 }
 
 uint32_t global_amax_bits(const float* x, int64_t n) {
@@ -574,12 +528,9 @@ at::Tensor dequantize_codes(const at::Tensor& codes, const at::Tensor& scales,
       default: return fs[i];
     }
   };
+  const DecFn dec = pick_dec(fp4);
   auto seg = [&](int64_t r, int64_t c0, int64_t n, float d) {
-    if (fp4) {
-      dec_seg<true>(cp + r * crow, c0, yp + r * g.K + c0, n, lut, d);
-    } else {
-      dec_seg<false>(cp + r * crow, c0, yp + r * g.K + c0, n, lut, d);
-    }
+    dec(cp + r * crow, c0, yp + r * g.K + c0, n, lut, d);
   };
 
   if (p.layout == Layout::Flat) {

@@ -2,7 +2,7 @@
 // DAC/ADC/PCM formats). The torch ops photonic::quantize / dequantize / fake_quantize
 // (csrc/quant/register.cpp) are thin wrappers around these.
 //
-// Layout of the results of quantize_codes (see docs/quant in torch_photonic/quant.py):
+// Layout of the results of quantize_codes (documented in torch_photonic/quant.py):
 //   codes        uint8; fp8: x.shape; fp4: x.shape[:-1] + [ceil(K/2)], element 2i in the low nibble
 //                (0-d x counts as K = 1).
 //   scales       none: float32 [0]; tensor: float32 []; channel: float32 x.shape[:-1]+[1];
