@@ -40,7 +40,7 @@ __all__ = [
 
 FORMATS = ("none", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1")
 SCALINGS = ("none", "tensor", "channel", "mx", "nvfp4", "block128", "block128_ue8m0")
-SCALE_RULES = ("floor", "ceil", "round", "rne")
+SCALE_RULES = ("floor", "rceil")
 LASER_MODELS = ("shot", "lt_rule", "off")
 MODES = ("bottom_up", "claim")
 DYNAMIC_MODES = ("electronic", "optical")
@@ -229,10 +229,10 @@ class ConverterConfig(_Group):
     def _validate(self, p):
         _int_ge(f"{p}.dac_bits", self.dac_bits, 2)
         _int_ge(f"{p}.adc_bits", self.adc_bits, 2)
-        if self.dac_bits > 24:
-            _fail(f"{p}.dac_bits", "must be <= 24", self.dac_bits)
-        if self.adc_bits > 24:
-            _fail(f"{p}.adc_bits", "must be <= 24", self.adc_bits)
+        if self.dac_bits > 23:
+            _fail(f"{p}.dac_bits", "must be <= 23", self.dac_bits)
+        if self.adc_bits > 23:
+            _fail(f"{p}.adc_bits", "must be <= 23", self.adc_bits)
         for n in ("dac_energy_j", "modulator_energy_j", "adc_energy_j", "pd_energy_j",
                   "tia_energy_j"):
             _ge0(f"{p}.{n}", getattr(self, n))
@@ -286,8 +286,7 @@ class FormatConfig(_Group):
         _choice(f"{p}.activation_format", self.activation_format, FORMATS)
         _choice(f"{p}.weight_scaling", self.weight_scaling, SCALINGS)
         _choice(f"{p}.activation_scaling", self.activation_scaling, SCALINGS)
-        if not isinstance(self.scale_rule, str) or not self.scale_rule:
-            _fail(f"{p}.scale_rule", "must be a non-empty string", self.scale_rule)
+        _choice(f"{p}.scale_rule", self.scale_rule, SCALE_RULES)
 
 
 @dataclass(frozen=True)
@@ -358,6 +357,13 @@ class HardwareConfig:
     sources: Mapping[str, str] = field(default_factory=dict)
     seed: int = 0                   # (added) seed for programming noise and drift spread
     warn_rel_error: float = 0.25    # (added) layers warn once above this relative output error
+
+    def __hash__(self):  # cached: layers look their programmed state up by config
+        h = self.__dict__.get("_hash_cache")
+        if h is None:
+            h = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash_cache", h)
+        return h
 
     def __post_init__(self):
         object.__setattr__(self, "sources", FrozenDict(self.sources))

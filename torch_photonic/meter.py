@@ -58,6 +58,52 @@ class _Row:
         self.claim_missing = False
 
 
+# ---- ops the photonic device ran on its electronic host (the CPU fallback) ------------------
+_host_counting_users = 0
+_host_counting_lock = threading.Lock()
+
+
+def _device_host_ops_start() -> Dict[str, Dict[str, int]]:
+    """Switches the device's per-op host counters on (refcounted) and returns a snapshot."""
+    global _host_counting_users
+    from . import _C
+
+    with _host_counting_lock:
+        _host_counting_users += 1
+        _C._set_host_op_counting(True)
+        return _C._take_host_op_stats(False)
+
+
+def _device_host_ops_stop(before: Dict[str, Dict[str, int]]) -> Dict[str, Dict[str, int]]:
+    global _host_counting_users
+    from . import _C
+
+    with _host_counting_lock:
+        after = _C._take_host_op_stats(False)
+        _host_counting_users -= 1
+        if _host_counting_users == 0:
+            _C._set_host_op_counting(False)
+            _C._take_host_op_stats(True)
+    out = {}
+    for op, st in after.items():
+        prev = before.get(op, {})
+        delta = {k: v - prev.get(k, 0) for k, v in st.items()}
+        if delta.get("calls", 0) > 0:
+            out[op] = delta
+    return out
+
+
+def _host_op_event(op: str, st: Dict[str, int]) -> Dict[str, Any]:
+    """A host event for an op the device ran on the CPU fallback.
+
+    FLOPs are estimated as one per element read or written (elementwise ops, norms, softmax,
+    routing: a lower bound; the device's matrix products never come here), bytes are measured.
+    """
+    elements = max(st.get("elements_out", 0), st.get("bytes_in", 0) // 4)
+    return dict(op=op, flops=float(elements), bytes=float(st.get("bytes_in", 0) + st.get("bytes_out", 0)),
+                module="device.host")
+
+
 def _add(d: Dict[str, float], k: str, v: float) -> None:
     d[k] = d.get(k, 0.0) + float(v)
 
@@ -88,11 +134,14 @@ class Meter:
             if self._open:
                 raise RuntimeError("this meter is already open; open a new tp.meter() to nest")
             self._open = 1
+        self._host_before = _device_host_ops_start()
         events.subscribe(self)
         return self
 
     def __exit__(self, *exc) -> None:
         events.unsubscribe(self)
+        for op, st in _device_host_ops_stop(self._host_before).items():
+            self.on_event("host", _host_op_event(op, st))
         with self._lock:
             self._open = 0
 

@@ -18,6 +18,9 @@ from .config import (ArrayConfig, ClaimConfig, ConverterConfig, DynamicConfig, F
 __all__ = ["preset", "presets", "register_preset"]
 
 NOTE = "shared/research/photonic_energy.md"
+CAL_SRC = ("[D] design choice: ADC full scale = 4 RMS of the calibration partial sums; a sweep over "
+           "3-12 RMS on Gaussian layers gave the lowest output error near 4 for all three presets "
+           "(thermal noise grows with full scale, clipping below ~3)")
 
 # ----------------------------------------------------------------- shared host / memory numbers
 _HOST = dict(
@@ -81,7 +84,7 @@ def _glass() -> HardwareConfig:
         "converters.pd_energy_j": f"[D] 0.1 pJ ({NOTE} §8)",
         "converters.tia_energy_j": f"[D] 0.3 pJ ({NOTE} §8)",
         "converters.adc_full_scale": "[D] calibrated per tile from the first batch",
-        "converters.adc_calibration_sigma": "[D] design choice: full scale = 6 RMS of partial sums",
+        "converters.adc_calibration_sigma": CAL_SRC,
         "optics.laser_model": f"[D] shot-limited laser ({NOTE} §8)",
         "optics.wall_plug_efficiency": f"[D] 0.3 ({NOTE} §8; peers use 0.2 [S])",
         "optics.insertion_loss_db": f"[D] 6 dB total ({NOTE} §8)",
@@ -131,7 +134,7 @@ def _glass() -> HardwareConfig:
             pd_energy_j=0.1e-12,       # [D] note §8
             tia_energy_j=0.3e-12,      # [D] note §8
             adc_full_scale="auto",     # [D]
-            adc_calibration_sigma=6.0,  # [D] design choice
+            adc_calibration_sigma=4.0,  # [D] design choice (sweep 3-12 RMS)
         ),
         optics=OpticsConfig(
             laser_model="shot",        # [D] note §8
@@ -180,7 +183,7 @@ def _silicon() -> HardwareConfig:
         "converters.pd_energy_j": f"[S] 1.1 mW at 5 GHz = 0.22 pJ (LT/SimPhony) ({NOTE} §2)",
         "converters.tia_energy_j": f"[S] 3 mW at 5 GHz = 0.6 pJ (LT/SimPhony) ({NOTE} §2)",
         "converters.adc_full_scale": "[D] calibrated per tile from the first batch",
-        "converters.adc_calibration_sigma": "[D] design choice: 6 RMS",
+        "converters.adc_calibration_sigma": CAL_SRC,
         "optics.laser_model": f"[S] LT sizing rule ({NOTE} §2, §8)",
         "optics.wall_plug_efficiency": f"[S] 0.2, LT/SimPhony default ({NOTE} §2)",
         "optics.insertion_loss_db": f"[D] 10 dB total ({NOTE} §8)",
@@ -228,7 +231,7 @@ def _silicon() -> HardwareConfig:
             pd_energy_j=0.22e-12,      # [S] note §2
             tia_energy_j=0.6e-12,      # [S] note §2
             adc_full_scale="auto",     # [D]
-            adc_calibration_sigma=6.0,  # [D]
+            adc_calibration_sigma=4.0,  # [D] design choice (sweep 3-12 RMS)
         ),
         optics=OpticsConfig(
             laser_model="lt_rule",     # [S] note §8
@@ -274,7 +277,7 @@ def _feldmann() -> HardwareConfig:
         "converters.pd_energy_j": f"[S] 0.22 pJ ({NOTE} §2, §8)",
         "converters.tia_energy_j": f"[S] 0.6 pJ ({NOTE} §2, §8)",
         "converters.adc_full_scale": "[D] calibrated per tile from the first batch",
-        "converters.adc_calibration_sigma": "[D] design choice: 6 RMS",
+        "converters.adc_calibration_sigma": CAL_SRC,
         "optics.laser_model": f"[S] LT rule ({NOTE} §8)",
         "optics.wall_plug_efficiency": f"[D] comb ~3% x 0.2 = 0.006 ({NOTE} §8)",
         "optics.insertion_loss_db": f"[D] 10 dB ({NOTE} §8)",
@@ -322,7 +325,7 @@ def _feldmann() -> HardwareConfig:
             pd_energy_j=0.22e-12,      # [S]
             tia_energy_j=0.6e-12,      # [S]
             adc_full_scale="auto",     # [D]
-            adc_calibration_sigma=6.0,  # [D]
+            adc_calibration_sigma=4.0,  # [D] design choice (sweep 3-12 RMS)
         ),
         optics=OpticsConfig(
             laser_model="lt_rule",     # [S]
