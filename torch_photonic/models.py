@@ -286,7 +286,7 @@ class ExpertCounter:
 
     def attach(self, model) -> "ExpertCounter":
         for name, mod in model.named_modules():
-            n_exp = getattr(mod, "n_routed_experts", None)
+            n_exp = getattr(mod, "n_routed_experts", None) or getattr(mod, "num_experts", None)
             if n_exp is None or not hasattr(mod, "top_k") or not name.endswith("gate"):
                 continue
             self.counts[name] = torch.zeros(int(n_exp), dtype=torch.long)
