@@ -6,3 +6,8 @@ import torch  # noqa: F401  (the extension links against torch)
 from . import _C  # noqa: F401  (registers the C++ ops and the device runtime)
 
 __version__ = "0.1.0"
+from .config import HardwareConfig  # noqa: E402,F401
+from .presets import preset, presets  # noqa: E402,F401
+from .layers import PhotonicExperts, PhotonicLinear, set_time  # noqa: E402,F401
+from .convert import convert  # noqa: E402,F401
+from .quant import QuantizedTensor, dequantize, fake_quantize, formats, quantize, scalings  # noqa: E402,F401

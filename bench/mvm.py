@@ -1,0 +1,94 @@
+"""PhotonicLinear vs nn.Linear (float32, CPU), programming and drift cost, memory per weight.
+
+    PYTHONPATH=. python bench/mvm.py [--preset glass-pcm-200mm] [--reps 5] [--quick]
+
+Rows: layer shape, batch; columns: nn.Linear time, photonic noise-off time and ratio (exact
+path: noise, drift and converter rounding off), photonic noise-on time and ratio (the preset as
+is: level rounding, programming noise, DAC, read noise, ADC). Targets (issue 5): noise off <= 1.2x
+at batch >= 64, noise on <= 3x, <= 8 bytes per programmed weight, <= 20 ns per weight to program
+or to age.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+from torch import nn
+
+import torch_photonic as tp
+from torch_photonic import optical
+
+
+def timeit(fn, reps):
+    fn()  # warm-up (and calibration)
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="glass-pcm-200mm")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="smaller shapes (smoke test)")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    noisy = tp.preset(args.preset)
+    exact = noisy.replace(pcm__quantize_levels=False, pcm__program_noise=0.0,
+                          pcm__read_noise_shot=0.0, pcm__read_noise_thermal=0.0,
+                          pcm__drift_nu=0.0, pcm__drift_nu_std=0.0,
+                          converters__dac_rounding=False, converters__adc_rounding=False)
+    shapes = [(4096, 4096), (7168, 2048)] if not args.quick else [(1024, 1024)]
+    batches = [1, 64, 512]
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, preset {args.preset}")
+    print(f"{'in->out':>11} {'batch':>5} {'nn.Linear':>10} {'noise off':>10} {'ratio':>6} "
+          f"{'noise on':>10} {'ratio':>6}")
+    worst_off, worst_on = 0.0, 0.0
+    for k, n in shapes:
+        lin = nn.Linear(k, n)
+        p_off = tp.PhotonicLinear.from_linear(lin, exact, name="off")
+        p_on = tp.PhotonicLinear.from_linear(lin, noisy, name="on")
+        for b in batches:
+            x = torch.randn(b, k)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t_ref = timeit(lambda: lin(x), args.reps)
+                t_off = timeit(lambda: p_off(x), args.reps)
+                t_on = timeit(lambda: p_on(x), args.reps)
+            r_off, r_on = t_off / t_ref, t_on / t_ref
+            if b >= 64:
+                worst_off = max(worst_off, r_off)
+            worst_on = max(worst_on, r_on)
+            print(f"{k:>5}->{n:<5} {b:>5} {t_ref * 1e3:>8.2f}ms {t_off * 1e3:>8.2f}ms "
+                  f"{r_off:>5.2f}x {t_on * 1e3:>8.2f}ms {r_on:>5.2f}x")
+        print(f"  bytes per programmed weight: noise off {p_off.state.bytes_per_weight():.2f}, "
+              f"noise on {p_on.state.bytes_per_weight():.2f}")
+
+    # programming and drift cost
+    k, n = shapes[0]
+    W = torch.randn(n, k)
+    drifting = noisy.replace(pcm__drift_nu=0.06, pcm__drift_nu_std=0.02)
+    t_prog = timeit(lambda: optical.program(W, noisy), args.reps)
+    st = optical.program(W, drifting)
+    t_age = timeit(lambda: optical.drift(st, 1e5), args.reps)
+    drifting_c = drifting.replace(pcm__drift_compensation=True)
+    st_c = optical.program(W, drifting_c)
+    t_age_c = timeit(lambda: optical.drift(st_c, 1e5), args.reps)
+    st.weight_at(1e5)
+    nw = W.numel()
+    print(f"program: {t_prog / nw * 1e9:.2f} ns/weight; age (drift, nu spread): "
+          f"{t_age / nw * 1e9:.2f} ns/weight, with compensation {t_age_c / nw * 1e9:.2f} ns/weight")
+    print(f"bytes per programmed weight while aged (state + aged cache): "
+          f"{st.bytes_per_weight():.2f}")
+    print(f"SUMMARY noise-off worst ratio (batch>=64) {worst_off:.2f}x (target <= 1.2), "
+          f"noise-on worst ratio {worst_on:.2f}x (target <= 3)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""One-line model conversion: swap every ``nn.Linear`` and known fused-experts module for its
+photonic counterpart, in place.
+
+    model = tp.convert(model)                          # glass-pcm-200mm, lm_head left digital
+    model = tp.convert(model, "silicon-photonic-128", exclude=("lm_head", "*.mlp.gate*"))
+    print(model.photonic_report)
+
+Name patterns (``include`` / ``exclude``) are shell-style globs matched against the module's
+qualified name; a pattern with no wildcard matches any name that contains it. Parameters are
+shared, not copied (tied weights stay tied, and a weight used by two layers is programmed once).
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Iterable, List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from .config import HardwareConfig
+from .layers import PhotonicExperts, PhotonicLinear, _PhotonicBase
+from .presets import preset as _preset
+
+__all__ = ["convert", "ConversionReport"]
+
+
+@dataclass
+class ConversionReport:
+    preset: str
+    converted: List[str] = field(default_factory=list)        # module names now photonic
+    excluded: List[str] = field(default_factory=list)         # convertible modules left digital
+    params_optical: int = 0                                   # parameters programmed into PCM
+    params_digital: int = 0                                   # everything else (bias, norms, ...)
+    digital_params: List[str] = field(default_factory=list)   # names of the digital parameters
+
+    @property
+    def params_total(self) -> int:
+        return self.params_optical + self.params_digital
+
+    @property
+    def optical_fraction(self) -> float:
+        return self.params_optical / self.params_total if self.params_total else 0.0
+
+    def __str__(self) -> str:
+        return (f"photonic conversion ({self.preset}): {len(self.converted)} modules, "
+                f"{self.params_optical:,} of {self.params_total:,} parameters on the optical "
+                f"array ({100 * self.optical_fraction:.1f}%); left digital: "
+                f"{', '.join(self.excluded) or 'no convertible module'}")
+
+
+def _matches(name: str, patterns: Optional[Iterable[str]]) -> bool:
+    if not patterns:
+        return False
+    if isinstance(patterns, str):
+        patterns = (patterns,)
+    for p in patterns:
+        if any(c in p for c in "*?[") and fnmatch.fnmatchcase(name, p):
+            return True
+        if not any(c in p for c in "*?[") and p in name:
+            return True
+    return False
+
+
+def convert(model: nn.Module, preset: Union[str, HardwareConfig] = "glass-pcm-200mm",
+            include: Optional[Sequence[str]] = None,
+            exclude: Optional[Sequence[str]] = ("lm_head",), *, program: bool = False,
+            **overrides) -> nn.Module:
+    """Swap ``nn.Linear`` and fused-experts modules of ``model`` for photonic ones, in place.
+
+    ``preset``: a preset name or a :class:`HardwareConfig`; ``overrides`` (``group__field=...``)
+    are applied on top. ``include``: if given, only modules matching one of these patterns are
+    converted; ``exclude``: modules matching are left digital (default: ``lm_head``).
+    ``program=True`` writes all weights into the cells now instead of at the first forward.
+    Returns ``model``; the report is ``model.photonic_report`` (a :class:`ConversionReport`).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"convert expects an nn.Module, got {type(model).__name__}")
+    cfg = preset if isinstance(preset, HardwareConfig) else _preset(preset)
+    if overrides:
+        cfg = cfg.replace(**overrides)
+    report = ConversionReport(preset=cfg.name)
+    optical_params = set()
+
+    # Collect first, then swap (don't mutate while iterating named_modules).
+    swaps = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, _PhotonicBase):
+            continue
+        kind = None
+        if isinstance(mod, nn.Linear):
+            kind = "linear"
+        elif PhotonicExperts.is_fused_experts(mod):
+            kind = "experts"
+        if kind is None or name == "":
+            continue
+        if _inside_photonic(model, name) or any(name.startswith(s[0] + ".") for s in swaps):
+            continue
+        if (include is not None and not _matches(name, include)) or _matches(name, exclude):
+            report.excluded.append(name)
+            continue
+        swaps.append((name, mod, kind))
+
+    for name, mod, kind in swaps:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        if kind == "linear":
+            new = PhotonicLinear.from_linear(mod, cfg, name=name)
+            optical_params.add(id(mod.weight))
+        else:
+            new = PhotonicExperts.from_module(mod, cfg, name=name)
+            optical_params.update((id(mod.gate_up_proj), id(mod.down_proj)))
+        setattr(parent, child, new)
+        report.converted.append(name)
+        if program:
+            if kind == "linear":
+                _ = new.state
+            else:
+                new.program_all()
+
+    # Already-photonic modules count as optical too (idempotent conversion).
+    for _, m in model.named_modules():
+        if isinstance(m, PhotonicLinear):
+            optical_params.add(id(m.weight))
+        elif isinstance(m, PhotonicExperts):
+            optical_params.update((id(m.gate_up_proj), id(m.down_proj)))
+
+    seen = set()
+    for pname, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen:
+            continue  # tied weights are counted once
+        seen.add(id(p))
+        if id(p) in optical_params:
+            report.params_optical += p.numel()
+        else:
+            report.params_digital += p.numel()
+            report.digital_params.append(pname)
+    model.photonic_report = report  # type: ignore[attr-defined]
+    return model
+
+
+def _inside_photonic(model: nn.Module, name: str) -> bool:
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        if isinstance(model.get_submodule(".".join(parts[:i])), _PhotonicBase):
+            return True
+    return False
