@@ -11,3 +11,6 @@ from .presets import preset, presets  # noqa: E402,F401
 from .layers import PhotonicExperts, PhotonicLinear, set_time  # noqa: E402,F401
 from .convert import convert  # noqa: E402,F401
 from .quant import QuantizedTensor, dequantize, fake_quantize, formats, quantize, scalings  # noqa: E402,F401
+from . import energy, events, baselines, report  # noqa: E402,F401
+from .meter import Meter, meter  # noqa: E402,F401
+from .plan import plan  # noqa: E402,F401
