@@ -63,9 +63,22 @@ def _convert(model, cfg):
         out, report = out[0], (out[1] if len(out) > 1 else None)
     if report is None:
         report = getattr(out, "photonic_report", None) or getattr(out, "convert_report", None)
-    if report is not None and hasattr(report, "to_dict"):
-        report = report.to_dict()
-    return out, report
+    return out, _report_dict(report)
+
+
+def _report_dict(report) -> Optional[Dict[str, Any]]:
+    """convert's ConversionReport as plain data (moved / left parameters)."""
+    if report is None or isinstance(report, dict):
+        return report
+    if hasattr(report, "to_dict"):
+        return report.to_dict()
+    d: Dict[str, Any] = dict(summary=str(report))
+    for k in ("preset", "converted", "excluded", "params_optical", "params_digital",
+              "digital_params", "params_total", "optical_fraction"):
+        if hasattr(report, k):
+            v = getattr(report, k)
+            d[k] = list(v) if isinstance(v, (list, tuple)) else v
+    return d
 
 
 def _measure(model, ids, tokens, cfg, ref, gpu, progress, label):
@@ -73,6 +86,7 @@ def _measure(model, ids, tokens, cfg, ref, gpu, progress, label):
     with tp.meter(cfg) as meter, M.expert_counts(model) as ec:
         res = M.greedy_generate(model, ids, tokens, progress=progress)
     cmp = M.compare_generations(ref, res)
+    cmp.update(M.teacher_forced(model, ref))  # outside the meter: not charged
     per_tok = meter.per_token(tokens)
     breakdown = {k: v / tokens for k, v in meter.breakdown().items()}
     cap = meter.capacity(tokens)
@@ -187,6 +201,11 @@ def format_run(out: Dict[str, Any]) -> str:
             continue
         lines.append(f"[{path:>8}] top-1 agreement {r['top1_agreement']:.3f}  logits cosine "
                      f"{r['logits_cosine']:.6f}  ({r['seconds']:.2f} s)")
+        if "teacher_forced_top1" in r:
+            lines.append(f"           teacher-forced (same context each step): top-1 "
+                         f"{r['teacher_forced_top1']:.3f}  logits cosine mean "
+                         f"{r['teacher_forced_cosine']:.6f} min {r['teacher_forced_cosine_min']:.6f}"
+                         f"  (first divergence at step {r['first_divergence']})")
         if path == "cpu":
             lines.append(f"           tokens {r['tokens']}")
             continue
@@ -205,10 +224,14 @@ def format_run(out: Dict[str, Any]) -> str:
         lines.append(f"           tokens per expert (all layers): {r['tokens_per_expert']}")
         if r.get("convert_report"):
             rep = r["convert_report"]
-            if isinstance(rep, dict):
-                moved = rep.get("moved_params", rep.get("moved"))
-                left = rep.get("left", rep.get("left_params"))
-                lines.append(f"           convert moved {moved} params, left {left}")
+            if "summary" in rep:
+                lines.append(f"           {rep['summary']}")
+                dp = rep.get("digital_params") or []
+                if dp:
+                    lines.append(f"           digital parameters ({len(dp)}): {', '.join(dp[:6])}"
+                                 f"{', ...' if len(dp) > 6 else ''}")
+            else:
+                lines.append(f"           convert: {rep}")
     if out.get("plot"):
         lines.append(f"plot written to {out['plot']}")
     lines.append(f"total {out['seconds']:.1f} s")

@@ -23,7 +23,7 @@ import torch
 __all__ = [
     "MODELS", "tiny_deepseek_config", "get_model_config", "model_names", "build_deepseek",
     "build_model", "GenerationResult", "greedy_generate", "compare_generations",
-    "count_parameters", "random_prompt", "ExpertCounter", "expert_counts", "UnknownModelError",
+    "count_parameters", "random_prompt", "teacher_forced", "ExpertCounter", "expert_counts", "UnknownModelError",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -271,6 +271,25 @@ def compare_generations(ref: GenerationResult, other: GenerationResult) -> Dict[
     cos = torch.nn.functional.cosine_similarity(ref.logits[:m].double(), other.logits[:m].double(), dim=-1)
     return dict(top1_agreement=agree, first_divergence=first, compared_steps=m,
                 logits_cosine=cos.mean().item(), logits_cosine_min=cos.min().item())
+
+
+@torch.no_grad()
+def teacher_forced(model, ref: GenerationResult) -> Dict[str, float]:
+    """Top-1 agreement and logits cosine of ``model`` fed the reference sequence.
+
+    One forward over ``prompt + ref.tokens[:-1]``: at every generated position the model sees
+    the same context as the reference, so one early divergence does not decide the rest (the
+    free-running agreement of :func:`compare_generations` is much stricter).
+    """
+    seq = torch.cat([ref.prompt, ref.tokens[:, :-1]], dim=1)
+    dev = _model_device(model)
+    logits = model(input_ids=seq.to(dev), use_cache=False).logits.detach().to("cpu", torch.float32)
+    n = ref.tokens.shape[1]
+    step = logits[:, -n:, :].transpose(0, 1)  # (n, batch, vocab)
+    agree = (step.argmax(-1).transpose(0, 1) == ref.tokens).float().mean().item()
+    cos = torch.nn.functional.cosine_similarity(step.double(), ref.logits.double(), dim=-1)
+    return dict(teacher_forced_top1=agree, teacher_forced_cosine=cos.mean().item(),
+                teacher_forced_cosine_min=cos.min().item())
 
 
 # ---------------------------------------------------------------------------------------------
