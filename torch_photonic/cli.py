@@ -112,6 +112,8 @@ def _progress(args) -> bool:
 def _fmt(x: Any, spec: str = ".4g") -> str:
     if x is None:
         return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
     if isinstance(x, (int, float)):
         return format(x, spec)
     return str(x)
