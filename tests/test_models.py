@@ -107,8 +107,8 @@ def test_convert_moves_routed_experts(tiny, prompt):
     left = [n for n, p in conv.named_parameters() if ".experts." in n and p.dim() == 3
             and type(dict(conv.named_modules())[n.rsplit(".", 1)[0]]).__name__ == "DeepseekV3Experts"]
     assert not left, f"routed experts left on the host: {left[:3]}"
-    a = M.greedy_generate(tiny, prompt, 8)
-    b = M.greedy_generate(conv, prompt, 8)
+    a = M.greedy_generate(tiny, prompt, 4)
+    b = M.greedy_generate(conv, prompt, 4)
     assert torch.equal(a.tokens, b.tokens)
 
 
