@@ -14,3 +14,5 @@ from .quant import QuantizedTensor, dequantize, fake_quantize, formats, quantize
 from . import energy, events, baselines, report  # noqa: E402,F401
 from .meter import Meter, meter  # noqa: E402,F401
 from .plan import plan  # noqa: E402,F401
+from . import models, accuracy  # noqa: E402,F401
+from .models import build_deepseek, get_model_config, greedy_generate, tiny_deepseek_config  # noqa: E402,F401
