@@ -629,7 +629,6 @@ ABLATIONS: Dict[str, Dict[str, Any]] = {
     "no program noise": {"pcm__program_noise": 0.0},
     "no read noise": {"pcm__read_noise_shot": 0.0, "pcm__read_noise_thermal": 0.0},
     "no drift": {"pcm__drift_nu": 0.0, "pcm__drift_nu_std": 0.0},
-    "no ADC calibration error": {"converters__adc_calibration_sigma": 0.0},
     "exact weights (format none)": {"formats__weight_format": "none"},
     "exact activations (format none)": {"formats__activation_format": "none"},
     "16-bit ADC/DAC": {"converters__adc_bits": 16, "converters__dac_bits": 16},
