@@ -7,6 +7,7 @@
 * hardware: :class:`HardwareConfig`, :func:`preset`, :func:`presets`
 * optics: :class:`PhotonicLinear`, :class:`PhotonicExperts`, :func:`convert`, :func:`set_time`
 * energy: :func:`meter`, :func:`plan`
+* models and accuracy: :func:`build_deepseek`, :func:`greedy_generate`, ``tp.accuracy``
 * the device: :func:`set_config`, :func:`get_config` (also ``torch.photonic.set_config``)
 """
 from __future__ import annotations
@@ -29,6 +30,8 @@ from .meter import Meter, meter  # noqa: E402
 from .plan import plan  # noqa: E402
 from .device import get_config, set_config  # noqa: E402
 from .device_matmul import label_parameters  # noqa: E402
+from . import models, accuracy  # noqa: E402
+from .models import build_deepseek, get_model_config, greedy_generate, tiny_deepseek_config  # noqa: E402
 
 __version__ = "0.1.0"
 

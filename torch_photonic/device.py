@@ -6,6 +6,7 @@ configuration (``set_config``), the electronic-fallback policy and its per-op co
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 from typing import Any, Dict, Iterator, Optional, Union
@@ -15,6 +16,14 @@ import torch
 from . import _C
 
 _config_lock = threading.RLock()
+
+
+def _drop_handler_at_exit() -> None:
+    # The handler holds a Python callable; release it while the interpreter is still alive.
+    _C._set_matmul_handler(None)
+
+
+atexit.register(_drop_handler_at_exit)
 _current_config: Any = "exact"  # see set_config; "exact" = float product on the host
 
 
