@@ -156,9 +156,11 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = "glass-pcm-200mm", 
                 r = _measure(m.eval(), ids, tokens, cfg, ref, gpu, progress, path)
                 r["convert_report"] = report
             else:
-                set_device_config(cfg)
+                import torch_photonic as tp
                 m = copy.deepcopy(ref_model).to("photonic")
-                r = _measure(m, ids, tokens, cfg, ref, gpu, progress, path)
+                tp.label_parameters(m)
+                with torch.photonic.set_config(cfg):  # restored afterwards
+                    r = _measure(m, ids, tokens, cfg, ref, gpu, progress, path)
             last_meter = r.pop("meter")
             out["results"][path] = r
         except Exception as e:  # noqa: BLE001 - recorded, see strict
