@@ -169,3 +169,29 @@ def test_grouped_mm_routes_each_expert_through_its_own_programmed_weights():
     experts_run = sorted(p["expert"] for p in rec.of("mvm"))
     assert experts_run == [0, 2, 3]  # only routed experts run and are charged
     assert len(rec.of("program")) == 3
+
+
+def test_fused_experts_on_the_device_are_programmed_once():
+    from torch_photonic import models as M
+
+    cfg = M.get_model_config("deepseek-tiny")
+    model = M.build_deepseek(cfg, seed=0).to("photonic")
+    ids = torch.randint(2, cfg.vocab_size, (1, 8)).to("photonic")
+    with Recorder() as rec, torch.no_grad():
+        for _ in range(3):
+            model(ids)
+    assert any(p["expert"] is not None for p in rec.of("mvm"))  # routed experts ran on the optics
+    labels = [p["module"] for p in rec.of("program")]
+    assert any("[expert" in label for label in labels)
+    # Noise may route a token to an expert not used before (programmed then, once), but no
+    # weight is ever written twice while it is unchanged.
+    assert len(labels) == len(set(labels))
+
+
+def test_inference_mode_operands_are_cached_by_storage():
+    lin = torch.nn.Linear(16, 8).to("photonic")
+    x = torch.randn(3, 16, device="photonic")
+    with Recorder() as rec, torch.inference_mode():
+        for _ in range(5):
+            lin(x)
+    assert len(rec.of("program")) == 1

@@ -31,6 +31,7 @@ from . import _C, events
 _lock = threading.RLock()
 # weight tensor (the base of the operand view) -> {(offset, shape, stride, expert): (version, state)}
 _states = WeakIdKeyDictionary()
+_states_by_storage: Dict[Any, Dict] = {}  # inference_mode operands (no view tracking)
 # data_ptr -> parameter name, for reports
 _labels: Dict[int, str] = {}
 _time = {"seconds": 0.0}
@@ -53,36 +54,50 @@ def clear_programmed() -> None:
     """Forgets every programmed weight (the next products program them again)."""
     with _lock:
         _states.clear()
+        _states_by_storage.clear()
 
 
 def programmed_count() -> int:
     with _lock:
-        return sum(len(v) for v in _states.values())
+        return sum(len(v) for v in _states.values()) + sum(len(v) for v in _states_by_storage.values())
 
 
-def _label(base: torch.Tensor, shape: Tuple[int, ...]) -> str:
+def _label(operand: torch.Tensor, shape: Tuple[int, ...]) -> str:
+    base = operand._base if operand._base is not None else operand
     name = _labels.get(base.data_ptr())
     return name if name is not None else "device.W[" + "x".join(str(s) for s in shape) + "]"
 
 
-def _weight_state(config: Any, operand: torch.Tensor, expert: Optional[int], host_w: torch.Tensor,
-                  label: str):
+def _owner(operand: torch.Tensor) -> Any:
+    """What a programmed state is cached under: the weight tensor the operand is a view of.
+
+    ``nn.Linear`` passes ``W.t()`` and HF experts ``W.transpose(-2, -1)``, views whose ``_base``
+    is the Parameter (weakly referenced: the cache entry dies with it). Without view tracking
+    (``torch.inference_mode``) the key is the storage address instead.
+    """
+    if operand._base is not None:
+        return operand._base
+    return ("storage", operand.untyped_storage().data_ptr())
+
+
+def _weight_state(config: Any, owner: Any, operand: torch.Tensor, expert: Optional[int],
+                  host_w: torch.Tensor, label: str):
     """The programmed state for a weight operand, programming it on first use or new version."""
     from . import optical
 
-    base = operand._base if operand._base is not None else operand
     key = (config.name, operand.storage_offset(), tuple(operand.shape), tuple(operand.stride()), expert)
     version = operand._version
+    table = _states_by_storage if isinstance(owner, tuple) else _states
     with _lock:
-        per_base = _states.get(base)
-        if per_base is None:
-            per_base = {}
-            _states[base] = per_base
-        hit = per_base.get(key)
+        per_owner = table.get(owner)
+        if per_owner is None:
+            per_owner = {}
+            table[owner] = per_owner
+        hit = per_owner.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
         state = optical.program(host_w, config)
-        per_base[key] = (version, state)
+        per_owner[key] = (version, state)
     events.record_program(label, host_w.numel(), state.cells_written, config)
     return state
 
@@ -93,10 +108,11 @@ def handler_for(config: Any) -> Callable:
 
     calls = itertools.count()
 
-    def run_static(a: torch.Tensor, b: torch.Tensor, expert: Optional[int], label: str) -> torch.Tensor:
+    def run_static(a: torch.Tensor, b: torch.Tensor, owner: Any, expert: Optional[int],
+                   label: str) -> torch.Tensor:
         ha, hb = _C._host_alias(a), _C._host_alias(b)
         w = hb.transpose(0, 1)  # [N, K]: rows are the PCM array's outputs
-        state = _weight_state(config, b, expert, w, label)
+        state = _weight_state(config, owner, b, expert, w, label)
         y = optical.mvm(ha, state, seconds=_time["seconds"], seed=config.seed + next(calls))
         events.record_mvm(label, "mm", ha.shape[0], ha.shape[1], w.shape[0], config, expert=expert)
         return y.to(ha.dtype)
@@ -116,8 +132,8 @@ def handler_for(config: Any) -> Callable:
 
     def handler(op: str, a: torch.Tensor, b: torch.Tensor, offs: Optional[torch.Tensor]) -> torch.Tensor:
         if op == "mm":
-            base = b._base if b._base is not None else b
-            return run_static(a, b, None, _label(base, tuple(b.shape[::-1])))
+            owner = _owner(b)
+            return run_static(a, b, owner, None, _label(b, tuple(b.shape[::-1])))
         if op == "bmm":
             return run_dynamic(a, b)
         if op == "grouped_mm":
@@ -130,13 +146,13 @@ def handler_for(config: Any) -> Callable:
                 f"photonic _grouped_mm: only the MoE form (2-D tokens, 3-D experts, offs) runs on the "
                 f"optics; got self {tuple(a.shape)}, mat2 {tuple(b.shape)}, offs {'None' if offs is None else 'set'}")
         ends = _C._host_alias(offs).tolist()
-        base = b._base if b._base is not None else b
+        owner = _owner(b)  # views made in here (b[e]) are untracked: resolve the owner first
         out = torch.zeros(a.shape[0], b.shape[-1], dtype=a.dtype)
         start = 0
         for e, end in enumerate(ends):
             if end > start:  # only experts with routed tokens run (and are charged)
-                label = f"{_label(base, tuple(b.shape))}[expert {e}]"
-                out[start:end] = run_static(a[start:end], b[e], e, label)
+                label = f"{_label(b, tuple(b.shape))}[expert {e}]"
+                out[start:end] = run_static(a[start:end], b[e], owner, e, label)
             start = end
         return out
 
