@@ -176,6 +176,7 @@ def test_fused_experts_on_the_device_are_programmed_once():
 
     cfg = M.get_model_config("deepseek-tiny")
     model = M.build_deepseek(cfg, seed=0).to("photonic")
+    tp.label_parameters(model)  # unique names per weight in the events
     ids = torch.randint(2, cfg.vocab_size, (1, 8)).to("photonic")
     with Recorder() as rec, torch.no_grad():
         for _ in range(3):
