@@ -103,7 +103,8 @@ def main() -> None:
     plot_meter.plot(png)
     plot_meter.to_json(os.path.join(a.out, "deepseek_v3_decode_glass.json"))
     cmp = plot_meter.compare("h100")
-    print(f"glass (enough chips) decode vs H100 ({cmp['matched']}): "
+    print(f"glass (enough chips) decode vs H100 via meter.compare ({cmp['matched']}; also charges "
+          f"the host FLOPs at that rate, unlike the table): "
           f"{cmp['ratio_energy']:.3g}x less energy; cost at $0.10/kWh, PUE 1.2: "
           f"${plot_meter.cost(0.10)['cost_per_million_tokens']:.4g} per million tokens")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
