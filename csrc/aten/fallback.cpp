@@ -219,4 +219,9 @@ TORCH_LIBRARY_IMPL(_, PrivateUse1, m) {
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("native_layer_norm", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
   m.impl("native_layer_norm_backward", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+  // Their functional forms reach the backend as the .out variant (structured delegates), whose
+  // CPU kernels warn "An output with one or more elements was resized" on every reducing call
+  // (pitfall 8); the functional CPU kernels do not.
+  m.impl("mse_loss", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+  m.impl("smooth_l1_loss", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
 }
