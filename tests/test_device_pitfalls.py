@@ -111,28 +111,51 @@ def test_pitfall3_conv1d_groups():
     torch.testing.assert_close(conv(x.to(DEV)).cpu(), ref, rtol=1e-6, atol=1e-6)
 
 
-# 4. LSTM/GRU go through _thnn_fused_*_cell
-@pytest.mark.xfail(raises=NotImplementedError, strict=True,
-                   reason="pitfall 4, not fixed: torch 2.13 routes PrivateUse1 RNN cells through "
-                          "_thnn_fused_lstm_cell/_thnn_fused_gru_cell, which have no CPU kernel for the "
-                          "host fallback; needs photonic forward+backward kernels")
-@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
-def test_pitfall4_rnn(cls):
+# 4. LSTM/GRU go through _thnn_fused_*_cell (CUDA-only kernels; photonic ones in minimal.cpp)
+@pytest.mark.parametrize("cls,kwargs", [
+    (nn.LSTM, {}), (nn.GRU, {}),
+    (nn.LSTM, {"bidirectional": True, "bias": False}), (nn.GRU, {"bidirectional": True, "bias": False}),
+    (nn.LSTM, {"proj_size": 3}),
+], ids=["lstm", "gru", "lstm-bi-nobias", "gru-bi-nobias", "lstm-proj"])
+def test_pitfall4_rnn(cls, kwargs):
     torch.manual_seed(0)
-    rnn = cls(4, 5, num_layers=2, batch_first=True)
+    rnn = cls(4, 5, num_layers=2, batch_first=True, **kwargs)
     x = torch.randn(2, 3, 4, requires_grad=True)
     y, _ = rnn(x)
     y.sum().backward()
-    prnn = cls(4, 5, num_layers=2, batch_first=True)
+    prnn = cls(4, 5, num_layers=2, batch_first=True, **kwargs)
     prnn.load_state_dict(rnn.state_dict())
     prnn.to(DEV)
     px = x.detach().to(DEV).requires_grad_()
     py, _ = prnn(px)
+    assert py.device.type == DEV
     torch.testing.assert_close(py.cpu(), y, rtol=1e-5, atol=1e-6)
     py.sum().backward()
     torch.testing.assert_close(px.grad.cpu(), x.grad, rtol=1e-5, atol=1e-5)
     for (n, p), q in zip(prnn.named_parameters(), rnn.parameters()):
         torch.testing.assert_close(p.grad.cpu(), q.grad, rtol=1e-5, atol=1e-5, msg=n)
+
+
+@pytest.mark.parametrize("cls", [nn.LSTMCell, nn.GRUCell])
+def test_pitfall4_rnn_cells_with_state(cls):
+    torch.manual_seed(1)
+    cell = cls(4, 6)
+    x, h = torch.randn(3, 4), torch.randn(3, 6)
+    state = (h, torch.randn(3, 6)) if cls is nn.LSTMCell else h
+    ref = cell(x, state)
+    pcell = cls(4, 6)
+    pcell.load_state_dict(cell.state_dict())
+    pcell.to(DEV)
+    pstate = tuple(s.to(DEV) for s in state) if isinstance(state, tuple) else state.to(DEV)
+    got = pcell(x.to(DEV), pstate)
+    for g, r in zip(got if isinstance(got, tuple) else (got,), ref if isinstance(ref, tuple) else (ref,)):
+        assert g.device.type == DEV
+        torch.testing.assert_close(g.cpu(), r, rtol=1e-5, atol=1e-6)
+    # gradient through the hidden state only (LSTM: grad_cy undefined)
+    first = got[0] if isinstance(got, tuple) else got
+    first.sum().backward()
+    (ref[0] if isinstance(ref, tuple) else ref).sum().backward()
+    torch.testing.assert_close(pcell.weight_hh.grad.cpu(), cell.weight_hh.grad, rtol=1e-5, atol=1e-5)
 
 
 # 5. layer_norm must not take the composite path

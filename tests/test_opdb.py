@@ -56,7 +56,7 @@ FAST_OPS = {
     "nn.functional.dropout", "nn.functional.layer_norm", "nn.functional.rms_norm",
     "nn.functional.embedding", "nn.functional.linear", "nn.functional.conv2d",
     "nn.functional.cross_entropy", "nn.functional.mse_loss", "nn.functional.group_norm",
-    "nn.functional.scaled_dot_product_attention", "nn.functional.pad", "nn.functional.max_pool2d",
+    "nn.functional.scaled_dot_product_attention", "nn.functional.pad", "nn.functional.avg_pool2d",
     # reductions
     "sum", "mean", "prod", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std",
     "softmax", "log_softmax", "logsumexp", "cumsum", "norm", "all", "any",
