@@ -205,6 +205,24 @@ def test_unsupported_dtype_mm(dtype):
 def test_unsupported_layout():
     with pytest.raises(RuntimeError):
         torch.ones(3, 3).to_sparse().to(DEV)
+    with pytest.raises(RuntimeError, match="photonic tensors are dense"):
+        torch.ones(3, 3, device=DEV).to_sparse()
+    with pytest.raises(RuntimeError, match="photonic tensors are dense"):
+        torch.empty(3, 3, device=DEV, layout=torch.sparse_coo)
+
+
+def test_mode_and_group_norm_like_cpu():
+    x = torch.tensor([[1.0, 2.0, 2.0, 3.0], [4.0, 4.0, 1.0, 1.0]])
+    vals, idx = torch.empty(0), torch.empty(0, dtype=torch.long)
+    pv, pi = torch.empty(0, device=DEV), torch.empty(0, dtype=torch.long, device=DEV)
+    torch.mode(x, 1, out=(vals, idx))
+    torch.mode(x.to(DEV), 1, out=(pv, pi))  # CompositeExplicitAutograd mode_out refused the device
+    assert torch.equal(pv.cpu(), vals) and torch.equal(pi.cpu(), idx)
+    img = torch.randn(2, 4, 3, 3)
+    ref = torch.native_group_norm(img, None, None, 2, 4, 9, 2, 1e-5)
+    got = torch.native_group_norm(img.to(DEV), None, None, 2, 4, 9, 2, 1e-5)
+    for g, r in zip(got, ref):
+        assert torch.equal(g.cpu(), r)  # the CPU kernel, not the math_group_norm composite
 
 
 # ---- printing and the python shim ------------------------------------------------------------
