@@ -297,8 +297,8 @@ def test_inplace_matches_cpu(name):
     ptr = a_before.data_ptr()
     INPLACE[name](cpu_in)
     res = INPLACE[name](dev_in)
-    if isinstance(res, torch.Tensor) and res.is_photonic and res.data_ptr() == ptr:
-        assert res is dev_in["a"] or res._base is not None or res.data_ptr() == ptr
+    if isinstance(res, torch.Tensor) and res.shape == a_before.shape and res.stride() == a_before.stride():
+        assert res is a_before, "an in-place op must return its self argument"
     assert dev_in["a"] is a_before and dev_in["a"].data_ptr() == ptr, "in-place op moved the tensor"
     _compare(dev_in["a"], cpu_in["a"])
 
