@@ -138,6 +138,7 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   // photonic view of the same storage, anything fresh is adopted.
   auto to_device = [&](at::Tensor r) -> at::Tensor {
     if (!r.defined() || is_photonic(r)) return r;
+    if (r.layout() != c10::kStrided) return adopt_host_result(std::move(r));  // raises: dense device
     for (const Lent& l : lent) {
       if (r.unsafeGetTensorImpl() == l.alias.unsafeGetTensorImpl()) return l.device;
     }
@@ -219,4 +220,15 @@ TORCH_LIBRARY_IMPL(_, PrivateUse1, m) {
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("native_layer_norm", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
   m.impl("native_layer_norm_backward", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+  // Their functional forms reach the backend as the .out variant (structured delegates), whose
+  // CPU kernels warn "An output with one or more elements was resized" on every reducing call
+  // (pitfall 8); the functional CPU kernels do not.
+  m.impl("mse_loss", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+  m.impl("smooth_l1_loss", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+  // Like native_layer_norm: the CompositeExplicitAutograd math_group_norm (via batch_norm) would
+  // run instead of the CPU kernel, differing from CPU (e.g. on non-contiguous input).
+  m.impl("native_group_norm", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+  // mode.values is CompositeExplicitAutograd and refuses devices other than CPU/CUDA/XPU before
+  // dispatching: run it on host aliases instead.
+  m.impl("mode.values", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
 }

@@ -20,7 +20,7 @@ void check_operands(const char* op, std::initializer_list<const at::Tensor*> ts)
     if (!t->defined()) continue;
     if (is_photonic(*t)) dev = t;
     else host = t;
-    TORCH_CHECK_TYPE(at::isFloatingType(t->scalar_type()) && !at::isComplexType(t->scalar_type()),
+    TORCH_CHECK(at::isFloatingType(t->scalar_type()) && !at::isComplexType(t->scalar_type()),
                      "photonic ", op, ": the optical matrix product takes real floating-point operands, got ",
                      t->scalar_type(), " (compute integer or complex products on the cpu)");
   }

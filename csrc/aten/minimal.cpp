@@ -118,6 +118,87 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> convolution_backward(
           adopt_host_result(std::move(std::get<2>(r)))};
 }
 
+// Fused RNN cells (pitfall 4): torch routes LSTM/GRU cells of non-CPU devices through
+// _thnn_fused_{lstm,gru}_cell, which have CUDA kernels only, so the host fallback cannot run
+// them. These are the CUDA kernels' formulas on host aliases, with the same workspace layouts
+// (LSTM: activated gates [i, f, g, o]; GRU: [r, z, n, hn, hx]) so autograd's formulas apply.
+at::Tensor gates_sum(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& ba,
+                     const std::optional<at::Tensor>& bb) {
+  at::Tensor g = host_alias(a) + host_alias(b);
+  if (ba.has_value() && ba->defined()) g.add_(host_alias(*ba));
+  if (bb.has_value() && bb->defined()) g.add_(host_alias(*bb));
+  return g;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_lstm_cell(
+    const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
+    const std::optional<at::Tensor>& input_bias, const std::optional<at::Tensor>& hidden_bias) {
+  auto chunks = gates_sum(input_gates, hidden_gates, input_bias, hidden_bias).chunk(4, 1);
+  at::Tensor i = chunks[0].sigmoid(), f = chunks[1].sigmoid(), g = chunks[2].tanh(), o = chunks[3].sigmoid();
+  at::Tensor cy = f * host_alias(cx) + i * g;
+  at::Tensor hy = o * cy.tanh();
+  at::Tensor workspace = at::cat({i, f, g, o}, 1);
+  return {adopt_host_result(std::move(hy)), adopt_host_result(std::move(cy)),
+          adopt_host_result(std::move(workspace))};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_lstm_cell_backward(
+    const std::optional<at::Tensor>& grad_hy, const std::optional<at::Tensor>& grad_cy, const at::Tensor& cx,
+    const at::Tensor& cy, const at::Tensor& workspace, bool has_bias) {
+  auto ws = host_alias(workspace).chunk(4, 1);
+  const at::Tensor &i = ws[0], &f = ws[1], &g = ws[2], &o = ws[3];
+  at::Tensor tanh_cy = host_alias(cy).tanh();
+  const bool has_ghy = grad_hy.has_value() && grad_hy->defined();
+  const bool has_gcy = grad_cy.has_value() && grad_cy->defined();
+  at::Tensor ghy = has_ghy ? host_alias(*grad_hy) : at::zeros_like(tanh_cy);
+  at::Tensor gcx = ghy * o * (1 - tanh_cy * tanh_cy);
+  if (has_gcy) gcx.add_(host_alias(*grad_cy));
+  at::Tensor gi = gcx * g * i * (1 - i);
+  at::Tensor gf = gcx * host_alias(cx) * f * (1 - f);
+  at::Tensor gg = gcx * i * (1 - g * g);
+  at::Tensor go = ghy * tanh_cy * o * (1 - o);
+  at::Tensor grad_gates = at::cat({gi, gf, gg, go}, 1);
+  at::Tensor grad_cx = gcx * f;
+  at::Tensor grad_bias = has_bias ? grad_gates.sum(0) : at::Tensor();
+  return {adopt_host_result(std::move(grad_gates)), adopt_host_result(std::move(grad_cx)),
+          adopt_host_result(std::move(grad_bias))};
+}
+
+std::tuple<at::Tensor, at::Tensor> fused_gru_cell(const at::Tensor& input_gates, const at::Tensor& hidden_gates,
+                                                  const at::Tensor& hx, const std::optional<at::Tensor>& input_bias,
+                                                  const std::optional<at::Tensor>& hidden_bias) {
+  at::Tensor ig = host_alias(input_gates), hg = host_alias(hidden_gates), h = host_alias(hx);
+  if (input_bias.has_value() && input_bias->defined()) ig = ig + host_alias(*input_bias);
+  if (hidden_bias.has_value() && hidden_bias->defined()) hg = hg + host_alias(*hidden_bias);
+  auto ic = ig.chunk(3, 1);
+  auto hc = hg.chunk(3, 1);
+  at::Tensor r = (ic[0] + hc[0]).sigmoid();
+  at::Tensor z = (ic[1] + hc[1]).sigmoid();
+  at::Tensor n = (ic[2] + r * hc[2]).tanh();
+  at::Tensor hy = n + z * (h - n);
+  at::Tensor workspace = at::cat({r, z, n, hc[2], h}, 1);
+  return {adopt_host_result(std::move(hy)), adopt_host_result(std::move(workspace))};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_gru_cell_backward(
+    const at::Tensor& grad_hy, const at::Tensor& workspace, bool has_bias) {
+  auto ws = host_alias(workspace).chunk(5, 1);
+  const at::Tensor &r = ws[0], &z = ws[1], &n = ws[2], &hn = ws[3], &hx = ws[4];
+  at::Tensor go = host_alias(grad_hy);
+  at::Tensor gz = go * (hx - n) * (1 - z) * z;
+  at::Tensor ghx = go * z;
+  at::Tensor gin = go * (1 - z) * (1 - n * n);
+  at::Tensor ghn = gin * r;
+  at::Tensor gr = gin * hn * (1 - r) * r;
+  at::Tensor grad_input_gates = at::cat({gr, gz, gin}, 1);
+  at::Tensor grad_hidden_gates = at::cat({gr, gz, ghn}, 1);
+  at::Tensor grad_input_bias = has_bias ? grad_input_gates.sum(0) : at::Tensor();
+  at::Tensor grad_hidden_bias = has_bias ? grad_hidden_gates.sum(0) : at::Tensor();
+  return {adopt_host_result(std::move(grad_input_gates)), adopt_host_result(std::move(grad_hidden_gates)),
+          adopt_host_result(std::move(ghx)), adopt_host_result(std::move(grad_input_bias)),
+          adopt_host_result(std::move(grad_hidden_bias))};
+}
+
 }  // namespace
 }  // namespace photonic
 
@@ -139,6 +220,10 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("_has_compatible_shallow_copy_type", &photonic::has_compatible_shallow_copy_type);
   m.impl("convolution_overrideable", &photonic::convolution);
   m.impl("convolution_backward_overrideable", &photonic::convolution_backward);
+  m.impl("_thnn_fused_lstm_cell", &photonic::fused_lstm_cell);
+  m.impl("_thnn_fused_lstm_cell_backward_impl", &photonic::fused_lstm_cell_backward);
+  m.impl("_thnn_fused_gru_cell", &photonic::fused_gru_cell);
+  m.impl("_thnn_fused_gru_cell_backward", &photonic::fused_gru_cell_backward);
 }
 
 // Resolving a conj/neg bit copies through _copy_from; without these fallthroughs the Conjugate

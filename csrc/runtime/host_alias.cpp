@@ -37,6 +37,8 @@ at::Tensor host_alias(const at::Tensor& t) {
 at::Tensor adopt_host_result(at::Tensor&& r) {
   if (!r.defined() || is_photonic(r)) return std::move(r);
   TORCH_INTERNAL_ASSERT(r.device().is_cpu(), "photonic: expected a host result, got ", r.device());
+  TORCH_CHECK(r.layout() == c10::kStrided, "photonic tensors are dense (layout=torch.strided): an op returned a ",
+              r.layout(), " tensor, which the photonic device does not support (keep sparse work on the cpu)");
   c10::StorageImpl* si = r.storage().unsafeGetStorageImpl();
   const bool sole_owner = r.use_count() == 1 && r.storage().use_count() == 1 && c10::raw::weak_intrusive_ptr::use_count(si) == 1 &&
                           !r.is_sparse() && si->data_ptr().device().is_cpu();
