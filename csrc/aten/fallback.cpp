@@ -231,4 +231,15 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   // mode.values is CompositeExplicitAutograd and refuses devices other than CPU/CUDA/XPU before
   // dispatching: run it on host aliases instead.
   m.impl("mode.values", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+  // The functional forms of the commonest structured ops: without a kernel of their own they
+  // allocate an empty device output and call the .out variant; run on the host directly, the
+  // CPU kernel allocates and the fallback adopts its result (one op, no extra output pass).
+  for (const char* op : {"add.Tensor", "sub.Tensor", "mul.Tensor", "div.Tensor", "add.Scalar",
+                         "mul.Scalar", "gelu", "silu", "sigmoid", "tanh", "exp", "rsqrt", "neg",
+                         "pow.Tensor_Scalar", "_softmax", "_log_softmax", "mean.dim",
+                         "sum.dim_IntList", "eq.Tensor", "eq.Scalar", "ne.Scalar", "gt.Scalar",
+                         "lt.Scalar", "cumsum", "topk", "sort.stable", "argmax", "index_add",
+                         "scatter.src", "gather", "clamp", "maximum", "minimum", "bitwise_not"}) {
+    m.impl(op, torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
+  }
 }
