@@ -277,9 +277,14 @@ def _is_expert_param(name: str, p: torch.Tensor) -> bool:
     return p.dim() == 3 and ".experts." in f".{name}"
 
 
+# Kept in full precision by the format rows, as in DeepSeek-V3's FP8 recipe (arXiv 2412.19437
+# §3.3: the embedding and the output head keep their original precision) and as `convert` does.
+HIGH_PRECISION: Tuple[str, ...] = ("lm_head",)
+
+
 def fake_quant_transform(fmt: str, scaling: str, *, weights: bool = True,
                          activations: bool = True, scale_rule: str = "floor",
-                         skip: Sequence[str] = (), quantizer: Optional[Callable] = None
+                         skip: Sequence[str] = HIGH_PRECISION, quantizer: Optional[Callable] = None
                          ) -> Transform:
     """A transform that fake-quantizes every ``nn.Linear`` (weights and/or input activations).
 
@@ -287,7 +292,8 @@ def fake_quant_transform(fmt: str, scaling: str, *, weights: bool = True,
     parameters (so tied embeddings stay in full precision); activations are fake-quantized by a
     forward pre-hook with ``weight=False`` (blocks along the last dim, the GEMM's K). Fused 3-D
     expert weights (``*.experts.*``, DeepSeek) are weight-quantized per expert. Modules whose
-    qualified name contains one of ``skip`` are left alone. ``quantizer(x, fmt, scaling,
+    qualified name contains one of ``skip`` are left alone (default: the output head, see
+    ``HIGH_PRECISION``; pass ``skip=()`` to quantize it too). ``quantizer(x, fmt, scaling,
     scale_rule, weight)`` defaults to ``torch_photonic.fake_quantize``.
     """
 
