@@ -62,18 +62,18 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
 
   std::vector<Lent> lent;
   int64_t bytes_in = 0;
-  const at::Tensor* host_operand = nullptr;
-  const at::Tensor* device_operand = nullptr;
+  bool host_operand = false;    // a cpu tensor (not a 0-d scalar) among the arguments
+  bool device_operand = false;
   at::Generator device_gen;  // a photonic generator lent to a CPU generator
   at::Generator host_gen;
 
   auto lend = [&](const at::Tensor& t, bool written) -> at::Tensor {
     if (!t.defined()) return t;
     if (!is_photonic(t)) {
-      if (t.device().is_cpu() && t.dim() > 0) host_operand = &t;
+      if (t.device().is_cpu() && t.dim() > 0) host_operand = true;
       return t;
     }
-    device_operand = &t;
+    device_operand = true;
     bytes_in += tensor_bytes(t);
     at::Tensor alias = host_alias(t);
     lent.push_back(Lent{t, alias, alias.storage().data(), written});
@@ -116,8 +116,8 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
       iv = c10::IValue(host_gen);
     }
   }
-  if (host_operand != nullptr && device_operand != nullptr && !allows_host_operands(schema.operator_name())) {
-    throw_device_mismatch(op_label(schema.operator_name()), *device_operand, *host_operand);
+  if (host_operand && device_operand && !allows_host_operands(schema.operator_name())) {
+    throw_device_mismatch(op_label(schema.operator_name()), device0(), c10::Device(c10::kCPU));
   }
 
   op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), stack);

@@ -24,7 +24,7 @@ void check_operands(const char* op, std::initializer_list<const at::Tensor*> ts)
                      "photonic ", op, ": the optical matrix product takes real floating-point operands, got ",
                      t->scalar_type(), " (compute integer or complex products on the cpu)");
   }
-  if (host != nullptr && dev != nullptr) throw_device_mismatch(std::string("aten::") + op, *dev, *host);
+  if (host != nullptr && dev != nullptr) throw_device_mismatch(std::string("aten::") + op, dev->device(), host->device());
 }
 
 at::Tensor entry_mm(const at::Tensor& a, const at::Tensor& b) { return matmul_entry(MatmulOp::mm, a, b, std::nullopt); }

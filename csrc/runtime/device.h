@@ -40,7 +40,7 @@ at::Tensor adopt_host_result(at::Tensor&& r);
 // change (resize_, out= resizing) back to `dev`.
 void sync_mutated_alias(const at::Tensor& dev, const at::Tensor& alias, const void* data_before);
 // Error in the style of PyTorch's cuda/cpu mismatch when tensors of `op` are on both devices.
-[[noreturn]] void throw_device_mismatch(const std::string& op, const at::Tensor& a, const at::Tensor& b);
+[[noreturn]] void throw_device_mismatch(const std::string& op, c10::Device a, c10::Device b);
 
 // ---- random numbers (hooks.cpp) ----
 at::Generator& default_generator();

@@ -77,9 +77,9 @@ void sync_mutated_alias(const at::Tensor& dev, const at::Tensor& alias, const vo
   }
 }
 
-void throw_device_mismatch(const std::string& op, const at::Tensor& a, const at::Tensor& b) {
+void throw_device_mismatch(const std::string& op, c10::Device a, c10::Device b) {
   TORCH_CHECK(false, "Expected all tensors to be on the same device, but found at least two devices, ",
-              a.device(), " and ", b.device(), "! (when checking arguments for ", op,
+              a, " and ", b, "! (when checking arguments for ", op,
               "; move them with .to('photonic') or .cpu())");
 }
 
