@@ -27,78 +27,67 @@ void check_operands(const char* op, std::initializer_list<const at::Tensor*> ts)
   if (host != nullptr && dev != nullptr) throw_device_mismatch(std::string("aten::") + op, dev->device(), host->device());
 }
 
-at::Tensor entry_mm(const at::Tensor& a, const at::Tensor& b) { return matmul_entry(MatmulOp::mm, a, b, std::nullopt); }
-
-// Digital epilogue on the host alias of the product: r = alpha * r + beta * self.
-void epilogue(at::Tensor& r, const at::Tensor& self, const c10::Scalar& beta, const c10::Scalar& alpha) {
-  at::Tensor hr = host_alias(r);
-  if (!(alpha.isIntegral(false) && alpha.toLong() == 1) && !(alpha.isFloatingPoint() && alpha.toDouble() == 1.0)) {
-    hr.mul_(alpha);
+// The product of `op` through the entry point, then the digital epilogue when `self` is given:
+// r = alpha * (a @ b) + beta * self, on the host alias of r (beta == 0 ignores self, NaNs
+// included, as on CPU).
+at::Tensor product(MatmulOp op, const char* name, const at::Tensor* self, const at::Tensor& a,
+                   const at::Tensor& b, const c10::Scalar& beta, const c10::Scalar& alpha,
+                   const at::Tensor* out = nullptr) {
+  check_operands(name, {self ? self : &a, &a, &b, out ? out : &a});
+  at::Tensor r = matmul_entry(op, a, b, std::nullopt);
+  if (self != nullptr) {
+    at::Tensor hr = host_alias(r);
+    const bool alpha_one = alpha.isFloatingPoint() ? alpha.toDouble() == 1.0 : alpha.toLong() == 1;
+    if (!alpha_one) hr.mul_(alpha);
+    const bool beta_zero = beta.isFloatingPoint() ? beta.toDouble() == 0.0 : beta.toLong() == 0;
+    if (!beta_zero) hr.add_(host_alias(*self), beta);
   }
-  const bool beta_zero = beta.isFloatingPoint() ? beta.toDouble() == 0.0 : beta.toLong() == 0;
-  if (!beta_zero) hr.add_(host_alias(self), beta);  // beta == 0 ignores self, NaNs included, as on CPU
+  return r;
 }
 
-void write_out(at::Tensor& out, const at::Tensor& r) {
+at::Tensor& write_out(at::Tensor& out, const at::Tensor& r) {
   if (out.sizes() != r.sizes()) out.resize_(r.sizes());
   out.copy_(r);
+  return out;
 }
 
+const c10::Scalar kOne(1);
+
 at::Tensor mm(const at::Tensor& a, const at::Tensor& b) {
-  check_operands("mm", {&a, &b});
-  return entry_mm(a, b);
+  return product(MatmulOp::mm, "mm", nullptr, a, b, kOne, kOne);
 }
 at::Tensor& mm_out(const at::Tensor& a, const at::Tensor& b, at::Tensor& out) {
-  check_operands("mm", {&a, &b, &out});
-  write_out(out, entry_mm(a, b));
-  return out;
+  return write_out(out, product(MatmulOp::mm, "mm", nullptr, a, b, kOne, kOne, &out));
 }
 at::Tensor addmm(const at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& beta,
                  const c10::Scalar& alpha) {
-  check_operands("addmm", {&self, &a, &b});
-  at::Tensor r = entry_mm(a, b);
-  epilogue(r, self, beta, alpha);
-  return r;
+  return product(MatmulOp::mm, "addmm", &self, a, b, beta, alpha);
 }
 at::Tensor& addmm_out(const at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& beta,
                       const c10::Scalar& alpha, at::Tensor& out) {
-  check_operands("addmm", {&self, &a, &b, &out});
-  at::Tensor r = entry_mm(a, b);
-  epilogue(r, self, beta, alpha);
-  write_out(out, r);
-  return out;
+  return write_out(out, product(MatmulOp::mm, "addmm", &self, a, b, beta, alpha, &out));
 }
 at::Tensor& addmm_(at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& beta,
                    const c10::Scalar& alpha) {
-  return addmm_out(self.clone(), a, b, beta, alpha, self);
+  return write_out(self, product(MatmulOp::mm, "addmm", &self, a, b, beta, alpha));
 }
 at::Tensor bmm(const at::Tensor& a, const at::Tensor& b) {
-  check_operands("bmm", {&a, &b});
-  return matmul_entry(MatmulOp::bmm, a, b, std::nullopt);
+  return product(MatmulOp::bmm, "bmm", nullptr, a, b, kOne, kOne);
 }
 at::Tensor& bmm_out(const at::Tensor& a, const at::Tensor& b, at::Tensor& out) {
-  check_operands("bmm", {&a, &b, &out});
-  write_out(out, matmul_entry(MatmulOp::bmm, a, b, std::nullopt));
-  return out;
+  return write_out(out, product(MatmulOp::bmm, "bmm", nullptr, a, b, kOne, kOne, &out));
 }
 at::Tensor baddbmm(const at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& beta,
                    const c10::Scalar& alpha) {
-  check_operands("baddbmm", {&self, &a, &b});
-  at::Tensor r = matmul_entry(MatmulOp::bmm, a, b, std::nullopt);
-  epilogue(r, self, beta, alpha);
-  return r;
+  return product(MatmulOp::bmm, "baddbmm", &self, a, b, beta, alpha);
 }
 at::Tensor& baddbmm_out(const at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& beta,
                         const c10::Scalar& alpha, at::Tensor& out) {
-  check_operands("baddbmm", {&self, &a, &b, &out});
-  at::Tensor r = matmul_entry(MatmulOp::bmm, a, b, std::nullopt);
-  epilogue(r, self, beta, alpha);
-  write_out(out, r);
-  return out;
+  return write_out(out, product(MatmulOp::bmm, "baddbmm", &self, a, b, beta, alpha, &out));
 }
 at::Tensor& baddbmm_(at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& beta,
                      const c10::Scalar& alpha) {
-  return baddbmm_out(self.clone(), a, b, beta, alpha, self);
+  return write_out(self, product(MatmulOp::bmm, "baddbmm", &self, a, b, beta, alpha));
 }
 at::Tensor grouped_mm(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& offs,
                       const std::optional<at::Tensor>& bias, std::optional<c10::ScalarType> out_dtype) {
