@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import torch_photonic as tp
-from torch_photonic import optical
+from torch_photonic.optics import kernels as optical
 
 
 def timeit(fn, reps):

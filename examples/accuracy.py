@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 
-from torch_photonic import accuracy as A
+from torch_photonic.eval import accuracy as A
 
 
 def main(argv=None) -> int:

@@ -22,7 +22,7 @@ import argparse
 import json
 import sys
 
-from torch_photonic.acceptance import format_run, run_deepseek
+from torch_photonic.eval.acceptance import format_run, run_deepseek
 
 
 def main(argv=None) -> int:

@@ -15,8 +15,9 @@ import resource
 import time
 
 import torch_photonic as tp
-from torch_photonic import baselines, deepseek_shapes as D
-from torch_photonic.report import fmt_j, fmt_s
+from torch_photonic.energy import baselines
+from torch_photonic.models import deepseek_shapes as D
+from torch_photonic.energy.report import fmt_j, fmt_s
 
 PRESETS = ("glass-pcm-200mm", "silicon-photonic-128", "pcm-tensor-core-2021")
 

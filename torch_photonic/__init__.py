@@ -1,13 +1,20 @@
 """torch_photonic: a PyTorch device backend emulating a glass-substrate photonic PCM accelerator.
 
-``import torch_photonic`` registers the ``photonic`` device (``torch.photonic``). The public API:
+``import torch_photonic`` registers the ``photonic`` device (``torch.photonic``). The package is
+laid out by concept: ``device`` (the ``torch.photonic`` module, its config, the matmul handler),
+``hardware`` (config groups, presets, files, the resolver), ``optics`` (kernel wrappers, the one
+store of programmed weights), ``nn`` (layers, ``convert``, lifecycle verbs), ``quant``,
+``energy`` (events, energy model, meter, GPU baselines, reports, planner), ``models``, ``eval``
+and ``cli``. The public API:
 
 * quantization: :func:`quantize`, :func:`dequantize`, :func:`fake_quantize`, :func:`formats`,
   :func:`scalings`, :class:`QuantizedTensor`
-* hardware: :class:`HardwareConfig`, :func:`preset`, :func:`presets`
-* optics: :class:`PhotonicLinear`, :class:`PhotonicExperts`, :func:`convert`, :func:`set_time`
+* hardware: :class:`HardwareConfig`, :func:`preset`, :func:`presets`, :func:`resolve`,
+  :func:`load`, ``DEFAULT_PRESET``
+* optics: :class:`PhotonicLinear`, :class:`PhotonicExperts`, :func:`convert`, :func:`program`,
+  :func:`set_time`, :func:`label_parameters`
 * energy: :func:`meter`, :func:`plan`
-* models and accuracy: :func:`build_deepseek`, :func:`greedy_generate`, ``tp.accuracy``
+* models: :func:`build_deepseek`, :func:`greedy_generate`
 * the device: :func:`set_config`, :func:`get_config` (also ``torch.photonic.set_config``)
 """
 from __future__ import annotations
@@ -15,25 +22,28 @@ from __future__ import annotations
 import torch  # noqa: F401  (the extension links against torch)
 
 from . import _C  # noqa: F401  (registers the C++ ops and the device runtime)
-from . import _backend
+from .device import registration as _registration
 
-_backend.register()
+_registration.register()
 
-from . import events  # noqa: E402
 from .quant import QuantizedTensor, dequantize, fake_quantize, formats, quantize, scalings  # noqa: E402
-from .config import HardwareConfig  # noqa: E402
-from .presets import preset, presets  # noqa: E402
-from .layers import PhotonicExperts, PhotonicLinear, set_time  # noqa: E402
-from .convert import convert  # noqa: E402
-from . import energy, baselines, report  # noqa: E402
-from .meter import Meter, meter  # noqa: E402
-from .plan import plan  # noqa: E402
+from .hardware import DEFAULT_PRESET, HardwareConfig, load, preset, presets, resolve  # noqa: E402
+from .nn import (PhotonicExperts, PhotonicLinear, convert, label_parameters, program,  # noqa: E402
+                 set_time)
+from .nn.lifecycle import install_labelling_hook as _install_labelling_hook  # noqa: E402
+from .energy import Meter, meter, plan  # noqa: E402
 from .device import get_config, set_config  # noqa: E402
-from .device_matmul import label_parameters  # noqa: E402
-from . import models, accuracy  # noqa: E402
 from .models import build_deepseek, get_model_config, greedy_generate, tiny_deepseek_config  # noqa: E402
+from . import device, energy, eval, hardware, models, nn, optics, quant  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
+__all__ = ["QuantizedTensor", "dequantize", "fake_quantize", "formats", "quantize", "scalings",
+           "DEFAULT_PRESET", "HardwareConfig", "load", "preset", "presets", "resolve",
+           "PhotonicExperts", "PhotonicLinear", "convert", "label_parameters", "program",
+           "set_time", "Meter", "meter", "plan", "get_config", "set_config", "build_deepseek",
+           "get_model_config", "greedy_generate", "tiny_deepseek_config"]
+
+_install_labelling_hook()
 # The default the device's matrix products run with: the glass-substrate PCM chip (README).
-set_config("glass-pcm-200mm")
+set_config(DEFAULT_PRESET)

@@ -1,0 +1,119 @@
+"""The torch-photonic console script, run as ``python -m torch_photonic.cli``."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def cli(*args, timeout=120):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    p = subprocess.run([sys.executable, "-m", "torch_photonic.cli", *args], capture_output=True,
+                       text=True, timeout=timeout, env=env, cwd=ROOT)
+    return p.returncode, p.stdout, p.stderr
+
+
+def cli_inproc(capsys, *args):
+    """main() in this process (faster): returns (rc, stdout, stderr)."""
+    from torch_photonic.cli import main
+    try:
+        rc = main(list(args))
+    except SystemExit as e:  # argparse errors
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _tp_has(*names):
+    try:
+        import torch_photonic as tp
+    except ImportError:
+        return False
+    return all(hasattr(tp, n) for n in names)
+
+
+def test_help():
+    rc, out, err = cli("--help")
+    assert rc == 0
+    for cmd in ("presets", "plan", "run", "accuracy", "report", "--json"):
+        assert cmd in out
+    rc, out, err = cli("run", "--help")
+    assert rc == 0 and "--tokens" in out and "--preset" in out and "--json" in out
+
+
+def test_no_command_prints_help(capsys):
+    rc, out, err = cli_inproc(capsys)
+    assert rc == 0 and "COMMAND" in out
+
+
+def test_bad_tokens_subprocess():
+    rc, out, err = cli("run", "--tokens", "0")
+    assert rc == 2 and "Traceback" not in err and "--tokens" in err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("run", "--tokens", "0"), "--tokens"),
+    (("run", "--tokens", "x"), "--tokens"),
+    (("plan", "deepseek-v9"), "deepseek-v9"),
+    (("run", "--preset", "no-such-preset.json", "--path", "convert"), "no-such-preset.json"),
+    (("run", "--model", "nope", "--path", "cpu"), "nope"),
+    (("report", "does-not-exist.json"), "does-not-exist.json"),
+    (("bogus",), "bogus"),
+])
+def test_bad_input_exit_2_no_traceback(capsys, args, needle):
+    rc, out, err = cli_inproc(capsys, *args)
+    assert rc == 2, (out, err)
+    assert "Traceback" not in err and needle in err
+
+
+def test_report_not_a_report(capsys, tmp_path):
+    f = tmp_path / "x.json"
+    f.write_text("{\"a\": 1}")
+    rc, out, err = cli_inproc(capsys, "report", str(f))
+    assert rc == 2 and "Traceback" not in err and "meter report" in err
+    f.write_text("not json")
+    rc, out, err = cli_inproc(capsys, "report", str(f))
+    assert rc == 2 and "Traceback" not in err
+
+
+def test_preset_file_missing_field(capsys, tmp_path):
+    if not _tp_has("preset", "HardwareConfig"):
+        pytest.skip("presets not landed")
+    import torch_photonic as tp
+    d = tp.preset("ideal").to_dict()
+    del d["pcm"]["levels"]
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(d))
+    rc, out, err = cli_inproc(capsys, "plan", "deepseek-tiny", "--preset", str(f))
+    assert rc == 2 and "Traceback" not in err and "levels" in err
+
+
+def test_run_cpu_json(capsys):
+    rc, out, err = cli_inproc(capsys, "run", "--path", "cpu", "--tokens", "3", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["model"] == "deepseek-tiny" and len(d["results"]["cpu"]["tokens"]) == 3
+
+
+def test_presets_json(capsys):
+    if not _tp_has("presets", "preset"):
+        pytest.skip("presets not landed")
+    rc, out, err = cli_inproc(capsys, "presets", "--json")
+    assert rc == 0, err
+    rows = json.loads(out)
+    assert {r["name"] for r in rows} >= {"ideal"}
+    assert all("cells" in r and "sources" in r for r in rows)
+
+
+def test_plan_deepseek_v3_json(capsys):
+    if not _tp_has("plan", "preset"):
+        pytest.skip("plan not landed")
+    rc, out, err = cli_inproc(capsys, "--json", "plan", "deepseek-v3")
+    assert rc == 0, err
+    p = json.loads(out)
+    assert p["chips_needed"] >= 1 and p["params"] > 6e11

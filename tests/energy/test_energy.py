@@ -1,0 +1,157 @@
+"""Energy model: hand computations from the presets' fields, scaling, and the PE §8 figures
+(shared/research/photonic_energy.md section 8)."""
+import math
+import warnings
+
+import pytest
+
+import torch_photonic as tp
+from torch_photonic.energy import model as E
+from torch_photonic.energy import events
+
+PRESETS = ["glass-pcm-200mm", "silicon-photonic-128", "pcm-tensor-core-2021"]
+H, C = 6.62607015e-34, 299792458.0
+
+
+def hand_one_pass(cfg):
+    """One input vector through one full tile, written out from the preset's fields."""
+    a, cv, o, h = cfg.array, cfg.converters, cfg.optics, cfg.host
+    n_in, n_out = a.tile_rows, a.tile_cols
+    loss = 10 ** (o.insertion_loss_db / 10)
+    if o.laser_model == "shot":          # 2^(2b) photons per readout, / WPE, x loss
+        e_laser = 2 ** (2 * cv.adc_bits) * H * C / o.wavelength_m * loss / o.wall_plug_efficiency
+    else:                                # LT rule: P_sens*loss*2^b/WPE over one clock period
+        p_sens = 1e-3 * 10 ** (o.receiver_sensitivity_dbm / 10)
+        e_laser = p_sens * loss * 2 ** cv.adc_bits / o.wall_plug_efficiency / o.clock_hz
+    return {
+        "laser": n_out * e_laser,
+        "dac": n_in * (cv.dac_energy_j + cv.modulator_energy_j),
+        "adc": n_out * (cv.adc_energy_j + cv.pd_energy_j + cv.tia_energy_j),
+        "memory": (n_in * cv.dac_bits + n_out * cv.adc_bits) * h.sram_pj_per_bit * 1e-12,
+    }
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_one_mvm_matches_hand_computation(name):
+    cfg = tp.preset(name)
+    k, n = cfg.array.tile_rows, cfg.array.tile_cols
+    with tp.meter() as m:
+        events.record_mvm("layer", "linear", 1, k, n, cfg)
+    hand = hand_one_pass(cfg)
+    got = m.breakdown("bottom_up")
+    assert set(got) == set(hand)
+    for c in hand:
+        assert got[c] == pytest.approx(hand[c], rel=1e-12), c
+    assert m.joules == pytest.approx(sum(hand.values()), rel=1e-12)
+    assert m.macs == k * n
+    # one tile pass per clock
+    assert m.seconds == pytest.approx(1 / cfg.optics.clock_hz)
+
+
+def test_multi_tile_counts_by_hand():
+    cfg = tp.preset("silicon-photonic-128")
+    m_, k, n = 3, 300, 200            # 3 x 2 tiles (ceil(300/128)=3, ceil(200/128)=2)
+    c = E.mvm_counts(cfg, m_, k, n)
+    assert (c["k_tiles"], c["n_tiles"]) == (3, 2)
+    assert c["dac_samples"] == 3 * 300 * 2
+    assert c["adc_conversions"] == 3 * 200 * 3
+    e = E.mvm_energy(cfg, m_, k, n)
+    assert e["dac"] == pytest.approx(1800 * (1.0e-12 + 0.1e-12))
+    assert e["adc"] == pytest.approx(1800 * (1.5e-12 + 0.22e-12 + 0.6e-12))
+    # 6 tiles, 1 in parallel, 3 rows: 18 cycles at 5 GHz
+    assert E.mvm_latency(cfg, m_, k, n) == pytest.approx(18 / 5e9)
+    # WDM: 4 rows share one pass
+    assert E.mvm_latency(cfg.replace(optics__wdm_channels=4), 8, k, n) == pytest.approx(2 * 6 / 5e9)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_optical_energy_linear_in_batch(name):
+    cfg = tp.preset(name)
+    e1 = E.mvm_energy(cfg, 1, 700, 300)
+    e7 = E.mvm_energy(cfg, 7, 700, 300)
+    eb = E.mvm_energy(cfg, 1, 700, 300, batch=7)
+    for comp in E.OPTICAL_COMPONENTS:
+        assert e7[comp] == pytest.approx(7 * e1[comp], rel=1e-12)
+        assert eb[comp] == pytest.approx(7 * e1[comp], rel=1e-12)
+    assert e1["adc"] > 0 and e1["dac"] > 0
+
+
+# PE §8 "Result, bottom-up [D]": core TOPS/W and full-utilisation throughput
+SECTION8 = {
+    "glass-pcm-200mm": dict(tpw=800, tpw_mem=490, pops_per_tile=4.2),
+    "silicon-photonic-128": dict(tpw=22, pops_per_tile=0.164),
+    "pcm-tensor-core-2021": dict(tpw=0.7, pops_per_tile=0.004),   # ~4 TOPS (2 TMAC/s)
+}
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_bottom_up_peak_within_15pct_of_section8(name):
+    p = E.peak(tp.preset(name))
+    ref = SECTION8[name]
+    assert p["tops_per_watt"] == pytest.approx(ref["tpw"], rel=0.15)
+    assert p["pops_per_tile"] == pytest.approx(ref["pops_per_tile"], rel=0.15)
+    if "tpw_mem" in ref:
+        assert p["tops_per_watt_with_memory"] == pytest.approx(ref["tpw_mem"], rel=0.15)
+
+
+def test_glass_chip_pops_and_claim():
+    cfg = tp.preset("glass-pcm-200mm")
+    p = E.peak(cfg)
+    # 309 parallel tiles (differential pairs: 2 cells/weight) x 4.19 POPS per tile
+    assert p["pops"] == pytest.approx(309 * 2 * 1024 * 1024 * 2e9 / 1e15)
+    c = E.peak(cfg, "claim")
+    assert (c["tops_per_watt"], c["pops"]) == (1000.0, 2600.0)
+    assert E.peak(tp.preset("silicon-photonic-128"), "claim")["tops_per_watt"] is None
+
+
+def test_claim_mode_reproduces_vendor_figures():
+    cfg = tp.preset("glass-pcm-200mm")
+    with tp.meter() as m:
+        events.record_mvm("l", "linear", 64, 1024, 1024, cfg)
+    macs = 64 * 1024 * 1024
+    assert m.breakdown("claim") == {"claim": pytest.approx(2 * macs / 1000e12)}
+    assert m.total_seconds("claim") == pytest.approx(2 * macs / 2600e15)
+    assert m.tops("claim") == pytest.approx(1000.0)
+    # the config's mode selects what m.joules reports
+    with tp.meter() as m2:
+        events.record_mvm("l", "linear", 64, 1024, 1024, cfg.replace(mode="claim"))
+    assert m2.joules == pytest.approx(2 * macs / 1000e12)
+    assert m2.total_joules("bottom_up") == pytest.approx(m.total_joules("bottom_up"))
+
+
+def test_energy_per_mac_falls_with_fan_in():
+    for name in PRESETS:
+        rows = E.energy_per_mac_vs_fanin(tp.preset(name), (8, 32, 128, 512, 1024))
+        fj = [r["fj_per_mac"] for r in rows]
+        assert all(a > b for a, b in zip(fj, fj[1:])), (name, fj)
+    g = E.energy_per_mac_vs_fanin(tp.preset("glass-pcm-200mm"), (128, 1024))
+    assert g[0]["fj_per_mac"] / g[1]["fj_per_mac"] == pytest.approx(8, rel=0.01)  # ~1/N
+
+
+def test_warns_beyond_physical_limit():
+    cfg = tp.preset("glass-pcm-200mm", converters__dac_energy_j=1e-16,
+                    converters__modulator_energy_j=0.0, converters__adc_energy_j=1e-16,
+                    converters__pd_energy_j=0.0, converters__tia_energy_j=0.0)
+    with pytest.warns(UserWarning, match="physical limit"):
+        p = E.peak(cfg)
+    assert p["tops_per_watt"] > 1e4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        E.peak(tp.preset("glass-pcm-200mm"))     # 800 TOPS/W: no warning
+
+
+def test_laser_off_and_kv_tiers():
+    cfg = tp.preset("silicon-photonic-128", optics__laser_model="off")
+    assert E.mvm_energy(cfg, 1, 128, 128)["laser"] == 0.0
+    base = tp.preset("glass-pcm-200mm")
+    for tier, pj in base.host.tier_pj_per_bit.items():
+        assert E.kv_energy(base, 1000, tier) == pytest.approx(1000 * 8 * pj * 1e-12)
+    with pytest.raises(ValueError, match="known"):
+        E.kv_energy(base, 1, "tape")
+
+
+def test_program_energy_and_time():
+    cfg = tp.preset("glass-pcm-200mm", chips=2)
+    assert E.program_energy(cfg, 5000) == pytest.approx(5000 * 100e-12)
+    # 1024 writers per chip x 2 chips: 5000 cells -> 3 rounds of 1 us
+    assert E.program_time(cfg, 5000) == pytest.approx(3e-6)

@@ -1,0 +1,69 @@
+"""The one channel through which emulated hardware reports work to energy meters.
+
+Kernels, layers and the device's fallback call the ``record_*`` functions below; a meter
+(``torch_photonic.meter``) subscribes while it is open. With no meter open every function
+returns after one attribute check, so nothing is recorded and nothing slows down.
+
+Event kinds (all sizes are plain ints, energies are computed by the meter, not here):
+
+* ``mvm``: one optical matrix product. ``m`` rows of activations (tokens), ``k`` inputs
+  (fan-in), ``n`` outputs, on ``config`` (a :class:`torch_photonic.HardwareConfig`).
+  ``dynamic=True`` marks a product whose both operands change every call (attention).
+* ``program``: ``cells`` PCM cells written for ``weights`` weights (of ``expert``, if any).
+* ``host``: an op run on the electronic host: ``flops`` and ``bytes`` moved.
+* ``kv``: KV-cache traffic in bytes (read and written).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, List, Optional
+
+_lock = threading.Lock()
+_sinks: List[Any] = []  # open meters, innermost last
+
+
+def active() -> bool:
+    """True while at least one meter is open."""
+    return bool(_sinks)
+
+
+def subscribe(sink: Any) -> None:
+    with _lock:
+        _sinks.append(sink)
+
+
+def unsubscribe(sink: Any) -> None:
+    with _lock:
+        if sink in _sinks:
+            _sinks.remove(sink)
+
+
+def _emit(kind: str, payload: dict) -> None:
+    with _lock:
+        sinks = list(_sinks)
+    for s in sinks:
+        s.on_event(kind, payload)
+
+
+def record_mvm(module: str, op: str, m: int, k: int, n: int, config: Any, *,
+               dynamic: bool = False, expert: Optional[int] = None, batch: int = 1) -> None:
+    if _sinks:
+        _emit("mvm", dict(module=module, op=op, m=int(m), k=int(k), n=int(n), config=config,
+                          dynamic=bool(dynamic), expert=expert, batch=int(batch)))
+
+
+def record_program(module: str, weights: int, cells: int, config: Any, *,
+                   expert: Optional[int] = None) -> None:
+    if _sinks:
+        _emit("program", dict(module=module, weights=int(weights), cells=int(cells), config=config,
+                              expert=expert))
+
+
+def record_host(op: str, flops: float, bytes_moved: float, module: str = "") -> None:
+    if _sinks:
+        _emit("host", dict(op=op, flops=float(flops), bytes=float(bytes_moved), module=module))
+
+
+def record_kv(bytes_read: float, bytes_written: float, module: str = "") -> None:
+    if _sinks:
+        _emit("kv", dict(bytes_read=float(bytes_read), bytes_written=float(bytes_written), module=module))

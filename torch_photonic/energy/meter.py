@@ -1,0 +1,520 @@
+"""Energy and latency meter: ``with tp.meter() as m: model(x)``.
+
+A meter subscribes to :mod:`torch_photonic.events` while open and turns each event into
+joules and seconds with :mod:`torch_photonic.energy` (formulas there). Meters nest (an outer
+meter sees everything an inner one sees) and are thread-safe (events from any thread are
+counted under a lock). With no meter open, producers return after one check.
+
+Two modes are kept apart everywhere: ``bottom_up`` (component parameters) and ``claim``
+(the vendor's TOPS/W and POPS applied to the optical op count). ``m.joules`` / ``m.seconds``
+use the config's ``mode``; ``m.breakdown(mode)`` etc. take either explicitly.
+
+Capacity: weights are free only while resident. The resident model is
+``resident_cells`` (argument) or else the cells seen in ``program`` events (or, failing those,
+the distinct weights the products used). When it exceeds ``chips * cells_per_chip`` the
+``capacity`` policy decides: ``"rewrite"`` (default) pins what fits and rewrites the rest each
+time it is used, charging ``pcm_rewrite`` energy and time and reporting wear; ``"chips"``
+charges nothing and reports the chips needed. Either way :meth:`Meter.capacity` reports both.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional
+
+from . import model as E
+from . import events
+from ..hardware.resolve import resolve
+
+__all__ = ["Meter", "meter", "SCHEMA_PATH", "SCHEMA_VERSION"]
+
+SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "data", "meter_schema.json")
+SCHEMA_VERSION = 1
+MODES = ("bottom_up", "claim")
+
+
+class _Row:
+    __slots__ = ("module", "op", "calls", "macs", "optical_macs", "rows", "bu", "claim",
+                 "seconds_bu", "seconds_claim", "used_cells", "host_flops", "host_bytes",
+                 "kv_read", "kv_written", "claim_missing")
+
+    def __init__(self, module: str, op: str):
+        self.module, self.op = module, op
+        self.calls = 0
+        self.macs = 0            # all matrix-product MACs (optical and electronic-dynamic)
+        self.optical_macs = 0
+        self.rows = 0            # sum of product rows m per call (for the GPU regime)
+        self.bu: Dict[str, float] = {}
+        self.claim: Dict[str, float] = {}
+        self.seconds_bu = 0.0
+        self.seconds_claim = 0.0
+        self.used_cells = 0      # PCM cells the products read (static weights only)
+        self.host_flops = 0.0    # raw host / kv counts, priced at read time
+        self.host_bytes = 0.0
+        self.kv_read = 0.0
+        self.kv_written = 0.0
+        self.claim_missing = False
+
+
+# ---- ops the photonic device ran on its electronic host (the CPU fallback) ------------------
+_host_counting_users = 0
+_host_counting_lock = threading.Lock()
+
+
+def _device_host_ops_start() -> Dict[str, Dict[str, int]]:
+    """Switches the device's per-op host counters on (refcounted) and returns a snapshot."""
+    global _host_counting_users
+    from .. import _C
+
+    with _host_counting_lock:
+        _host_counting_users += 1
+        _C._set_host_op_counting(True)
+        return _C._take_host_op_stats(False)
+
+
+def _device_host_ops_stop(before: Dict[str, Dict[str, int]]) -> Dict[str, Dict[str, int]]:
+    global _host_counting_users
+    from .. import _C
+
+    with _host_counting_lock:
+        after = _C._take_host_op_stats(False)
+        _host_counting_users -= 1
+        if _host_counting_users == 0:
+            _C._set_host_op_counting(False)
+            _C._take_host_op_stats(True)
+    out = {}
+    for op, st in after.items():
+        prev = before.get(op, {})
+        delta = {k: v - prev.get(k, 0) for k, v in st.items()}
+        if delta.get("calls", 0) > 0:
+            out[op] = delta
+    return out
+
+
+def _host_op_event(op: str, st: Dict[str, int]) -> Dict[str, Any]:
+    """A host event for an op the device ran on the CPU fallback.
+
+    FLOPs are estimated as one per element read or written (elementwise ops, norms, softmax,
+    routing: a lower bound; the device's matrix products never come here), bytes are measured.
+    """
+    elements = max(st.get("elements_out", 0), st.get("bytes_in", 0) // 4)
+    return dict(op=op, flops=float(elements), bytes=float(st.get("bytes_in", 0) + st.get("bytes_out", 0)),
+                module="device.host")
+
+
+def _add(d: Dict[str, float], k: str, v: float) -> None:
+    d[k] = d.get(k, 0.0) + float(v)
+
+
+class Meter:
+    """Accumulates events into energy and time; see the module docstring."""
+
+    def __init__(self, config: Any = None, capacity: str = "rewrite",
+                 resident_cells: Optional[int] = None):
+        if capacity not in ("rewrite", "chips"):
+            raise ValueError(f"capacity must be 'rewrite' or 'chips', got {capacity!r}")
+        self.config = None if config is None else resolve(config)
+        self.policy = capacity
+        self.resident_cells = resident_cells
+        self.tokens: Optional[int] = None
+        self._lock = threading.RLock()
+        self._rows: Dict[tuple, _Row] = {}
+        self._last_config = None
+        self._programmed_cells = 0
+        self._program_j = 0.0
+        self._program_s = 0.0
+        self._weights: Dict[tuple, int] = {}   # (module, expert) -> cells of that weight
+        self._open = 0
+
+    # ------------------------------------------------------------------ events
+    def __enter__(self) -> "Meter":
+        with self._lock:
+            if self._open:
+                raise RuntimeError("this meter is already open; open a new tp.meter() to nest")
+            self._open = 1
+        self._host_before = _device_host_ops_start()
+        events.subscribe(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        events.unsubscribe(self)
+        for op, st in _device_host_ops_stop(self._host_before).items():
+            self.on_event("host", _host_op_event(op, st))
+        with self._lock:
+            self._open = 0
+
+    def _row(self, module: str, op: str) -> _Row:
+        key = (module, op)
+        r = self._rows.get(key)
+        if r is None:
+            r = self._rows[key] = _Row(module, op)
+        return r
+
+    def on_event(self, kind: str, p: Dict[str, Any]) -> None:
+        with self._lock:
+            if kind == "mvm":
+                self._on_mvm(p)
+            elif kind == "program":
+                cfg = p["config"]
+                self._last_config = cfg
+                cells = int(p["cells"])
+                self._programmed_cells += cells
+                r = self._row(p["module"], "program")
+                r.calls += 1
+                _add(r.bu, "pcm_write", E.program_energy(cfg, cells))
+                _add(r.claim, "pcm_write", E.program_energy(cfg, cells))
+                t = E.program_time(cfg, cells)
+                r.seconds_bu += t
+                r.seconds_claim += t
+            elif kind == "host":
+                r = self._row(p.get("module") or "host", p["op"])
+                r.calls += 1
+                r.host_flops += p["flops"]
+                r.host_bytes += p["bytes"]
+            elif kind == "kv":
+                r = self._row(p.get("module") or "kv_cache", "kv")
+                r.calls += 1
+                r.kv_read += p["bytes_read"]
+                r.kv_written += p["bytes_written"]
+
+    def _on_mvm(self, p: Dict[str, Any]) -> None:
+        cfg = p["config"]
+        self._last_config = cfg
+        m, k, n, b = p["m"], p["k"], p["n"], p.get("batch", 1)
+        macs = m * k * n * b
+        r = self._row(p["module"], p["op"])
+        r.calls += 1
+        r.macs += macs
+        r.rows += m
+        dynamic = p.get("dynamic", False)
+        if dynamic and E._get(cfg, "dynamic.mode") == "electronic":
+            # both operands change every call: run on the host. 2 FLOP per MAC; the [m,k]
+            # input and [m,n] result move once at dynamic.bytes_per_element bytes each. The
+            # [k,n] operand is the KV cache, whose traffic the producer reports with
+            # record_kv (charged at the KV tier), so it is not charged again here.
+            bpe = E._get(cfg, "dynamic.bytes_per_element")
+            r.host_flops += 2.0 * macs
+            r.host_bytes += float(b) * (m * k + m * n) * bpe
+            return
+        r.optical_macs += macs
+        for comp, j in E.mvm_energy(cfg, m, k, n, b, dynamic=dynamic).items():
+            _add(r.bu, comp, j)
+        r.seconds_bu += E.mvm_latency(cfg, m, k, n, b)
+        cj = E.claim_energy(cfg, macs)
+        if cj is None:
+            r.claim_missing = True
+        else:
+            _add(r.claim, "claim", cj)
+            r.seconds_claim += E.claim_latency(cfg, macs)
+        if not dynamic:
+            cells = k * n * b * int(cfg.array.cells_per_weight)
+            r.used_cells += cells
+            key = (p["module"], p.get("expert"))
+            self._weights[key] = max(self._weights.get(key, 0), cells)
+
+    # ------------------------------------------------------------------ helpers
+    def _cfg(self) -> Any:
+        cfg = self.config or self._last_config
+        if cfg is None:
+            cfg = resolve(None)
+        return cfg
+
+    @property
+    def mode(self) -> str:
+        cfg = self.config or self._last_config
+        return getattr(cfg, "mode", "bottom_up") if cfg is not None else "bottom_up"
+
+    def _has_claim(self) -> bool:
+        cfg = self.config or self._last_config
+        return cfg is not None and getattr(cfg, "claim", None) is not None
+
+    def _check_mode(self, mode: Optional[str]) -> str:
+        mode = mode or self.mode
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        return mode
+
+    def _capacity_state(self) -> Dict[str, Any]:
+        cfg = self._cfg()
+        cap = E.capacity_cells(cfg)
+        resident = self.resident_cells
+        if resident is None:
+            resident = self._programmed_cells or sum(self._weights.values())
+        resident = int(resident)
+        overflow = max(0.0, 1.0 - cap / resident) if resident > cap else 0.0
+        per_chip = int(cfg.array.cells_per_chip)
+        return dict(cfg=cfg, cap=cap, resident=resident, overflow=overflow,
+                    chips_needed=max(1, math.ceil(resident / per_chip)) if resident else 0)
+
+    def _row_energy(self, r: _Row, mode: str, st: Dict[str, Any]) -> Dict[str, float]:
+        cfg = st["cfg"]
+        out = dict(r.claim if mode == "claim" else r.bu)
+        if r.host_flops or r.host_bytes:
+            _add(out, "host", E.host_energy(cfg, r.host_flops, r.host_bytes))
+        if r.kv_read or r.kv_written:
+            _add(out, "kv", E.kv_energy(cfg, r.kv_read + r.kv_written))
+        if self.policy == "rewrite" and st["overflow"] and r.used_cells:
+            _add(out, "pcm_rewrite", E.program_energy(cfg, r.used_cells * st["overflow"]))
+        if mode == "claim" and r.claim_missing:
+            out = {}
+        return out
+
+    def _row_seconds(self, r: _Row, mode: str, st: Dict[str, Any]) -> float:
+        t = r.seconds_claim if mode == "claim" else r.seconds_bu
+        if self.policy == "rewrite" and st["overflow"] and r.used_cells:
+            t += E.program_time(st["cfg"], r.used_cells * st["overflow"])
+        return t
+
+    def _rows_snapshot(self) -> List[_Row]:
+        with self._lock:
+            return list(self._rows.values())
+
+    # ------------------------------------------------------------------ public results
+    def breakdown(self, mode: Optional[str] = None) -> Dict[str, float]:
+        """{component: joules} in ``mode`` (default: the config's mode), report order."""
+        mode = self._check_mode(mode)
+        if not self._rows:
+            return {}
+        st = self._capacity_state()
+        tot: Dict[str, float] = {}
+        for r in self._rows_snapshot():
+            for c, j in self._row_energy(r, mode, st).items():
+                _add(tot, c, j)
+        return {c: tot[c] for c in E.COMPONENTS if c in tot}
+
+    def total_joules(self, mode: Optional[str] = None) -> Optional[float]:
+        mode = self._check_mode(mode)
+        if mode == "claim" and self._rows and not self._has_claim():
+            return None
+        return float(sum(self.breakdown(mode).values()))
+
+    def total_seconds(self, mode: Optional[str] = None) -> Optional[float]:
+        mode = self._check_mode(mode)
+        if mode == "claim" and self._rows and not self._has_claim():
+            return None
+        if not self._rows:
+            return 0.0
+        st = self._capacity_state()
+        return float(sum(self._row_seconds(r, mode, st) for r in self._rows_snapshot()))
+
+    @property
+    def joules(self) -> float:
+        return self.total_joules() or 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.total_seconds() or 0.0
+
+    @property
+    def macs(self) -> int:
+        """All matrix-product MACs recorded (optical, and dynamic ones run on the host)."""
+        return int(sum(r.macs for r in self._rows_snapshot()))
+
+    @property
+    def optical_macs(self) -> int:
+        return int(sum(r.optical_macs for r in self._rows_snapshot()))
+
+    def tops(self, mode: Optional[str] = None) -> Optional[float]:
+        j = self.total_joules(mode)
+        return (2.0 * self.macs / j / 1e12) if j else None
+
+    @property
+    def tops_per_watt(self) -> float:
+        """2*MACs / joules / 1e12, everything included (0 when nothing ran)."""
+        return self.tops() or 0.0
+
+    def per_layer(self, mode: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Rows: module, op, calls, macs, joules by component, total joules, seconds."""
+        mode = self._check_mode(mode)
+        if not self._rows:
+            return []
+        st = self._capacity_state()
+        out = []
+        for r in self._rows_snapshot():
+            j = self._row_energy(r, mode, st)
+            out.append(dict(module=r.module, op=r.op, calls=r.calls, macs=int(r.macs),
+                            joules={c: j[c] for c in E.COMPONENTS if c in j},
+                            total_joules=float(sum(j.values())),
+                            seconds=self._row_seconds(r, mode, st)))
+        return out
+
+    def per_token(self, n_tokens: int) -> Dict[str, Any]:
+        """Joules and seconds per token in both modes (remembers ``n_tokens`` for cost/wear)."""
+        if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, float)) \
+                or not n_tokens > 0 or not math.isfinite(n_tokens):
+            raise ValueError(f"per_token needs a positive token count, got {n_tokens!r}")
+        self.tokens = n_tokens
+        out: Dict[str, Any] = dict(tokens=n_tokens, mode=self.mode)
+        for mode in MODES:
+            j, s = self.total_joules(mode), self.total_seconds(mode)
+            out[mode] = dict(joules=None if j is None else j / n_tokens,
+                             seconds=None if s is None else s / n_tokens,
+                             tokens_per_s=(n_tokens / s) if s else None)
+        out["joules"] = out[self.mode]["joules"]
+        out["seconds"] = out[self.mode]["seconds"]
+        return out
+
+    def _tokens(self, n_tokens: Optional[float]) -> float:
+        n = n_tokens if n_tokens is not None else self.tokens
+        if n is None:
+            raise ValueError("token count unknown: pass n_tokens=... or call per_token(n) first")
+        if not n > 0:
+            raise ValueError(f"token count must be positive, got {n!r}")
+        return float(n)
+
+    def capacity(self, n_tokens: Optional[float] = None) -> Dict[str, Any]:
+        """Resident cells vs the configured chips: chips needed, rewrites, wear."""
+        if not self._rows and self.resident_cells is None:
+            return dict(fits=True, policy=self.policy, resident_cells=0)
+        st = self._capacity_state()
+        cfg = st["cfg"]
+        used = sum(r.used_cells for r in self._rows_snapshot())
+        rewrite_cells = used * st["overflow"]
+        out: Dict[str, Any] = dict(
+            policy=self.policy, resident_cells=st["resident"], capacity_cells=st["cap"],
+            chips=int(E._get(cfg, "chips")), chips_needed=st["chips_needed"],
+            fits=st["overflow"] == 0.0, cells_read=int(used),
+            rewrite_cells=float(rewrite_cells),
+            rewrite_joules=E.program_energy(cfg, rewrite_cells),
+            rewrite_seconds=E.program_time(cfg, rewrite_cells),
+            charged=self.policy == "rewrite" and rewrite_cells > 0,
+            endurance_cycles=float(cfg.pcm.endurance_cycles),
+            area_mm2_needed=st["chips_needed"] * float(cfg.array.chip_area_mm2))
+        secs = self.total_seconds("bottom_up") or 0.0
+        if rewrite_cells and secs > 0:
+            # writes spread evenly over every physical cell (wear levelling)
+            writes_per_cell_per_s = rewrite_cells / secs / st["cap"]
+            out["wear_hours"] = float(cfg.pcm.endurance_cycles) / writes_per_cell_per_s / 3600.0
+        else:
+            out["wear_hours"] = None
+        n = n_tokens if n_tokens is not None else self.tokens
+        if n:
+            out["tokens"] = n
+            out["rewrite_cells_per_token"] = rewrite_cells / n
+            out["full_rewrites_per_token"] = rewrite_cells / n / st["cap"]
+            out["tokens_per_s"] = (n / secs) if secs else None
+        return out
+
+    def compare(self, gpu: str = "h100") -> Dict[str, Any]:
+        """The same work (2 FLOP per MAC, plus host FLOPs) on a GPU baseline, as ratios.
+
+        ``ratio_energy`` = GPU joules / photonic joules (> 1: the photonic chip uses less).
+        Measured cases (H100 only) and datasheet peaks are listed apart.
+        """
+        from . import baselines
+        entry = baselines.get(gpu)   # ValueError listing the known names
+        flops = 2.0 * self.macs + sum(r.host_flops for r in self._rows_snapshot())
+        rows = sum(r.rows for r in self._rows_snapshot())
+        calls = sum(r.calls for r in self._rows_snapshot() if r.macs)
+        regime = baselines.regime_for_rows(rows / calls if calls else 1)
+        phot = {m: (self.total_joules(m), self.total_seconds(m)) for m in MODES}
+
+        def row(kind, label, tfj, tfs, src):
+            gj = flops / (tfj * 1e12) if tfj else None
+            gs = flops / (tfs * 1e12) if tfs else None
+            r = dict(kind=kind, case=label, tflop_per_joule=tfj, gpu_joules=gj, gpu_seconds=gs,
+                     source=src)
+            for m in MODES:
+                pj, ps = phot[m]
+                r[f"ratio_energy_{m}"] = (gj / pj) if (gj and pj) else None
+                r[f"ratio_time_{m}"] = (gs / ps) if (gs and ps) else None
+            return r
+
+        out_rows = []
+        meas = entry.get("measured")
+        for c in baselines.measured_cases(gpu):
+            out_rows.append(row("measured", c["case"], c["tflop_per_joule"], c["tflop_per_s"],
+                                meas["provenance"]))
+        for p in baselines.datasheet_peaks(gpu):
+            out_rows.append(row("datasheet", f"{p['dtype']} peak", p["tflop_per_joule"],
+                                p["tflops"], p["source"]))
+        best = baselines.best_measured(gpu, regime) if meas else None
+        return dict(gpu=entry["name"], flops=flops, regime=regime,
+                    matched=(best["case"] if best else None),
+                    photonic_joules={m: phot[m][0] for m in MODES},
+                    rows=out_rows,
+                    ratio_energy=(row("measured", best["case"], best["tflop_per_joule"],
+                                      best["tflop_per_s"], "")["ratio_energy_" + self.mode]
+                                  if best else None))
+
+    def cost(self, price_per_kwh: float, pue: float = 1.2,
+             n_tokens: Optional[float] = None) -> Dict[str, Any]:
+        """Electricity cost per million tokens (facility energy = IT energy x PUE)."""
+        if not price_per_kwh >= 0 or not pue >= 1.0:
+            raise ValueError(f"need price_per_kwh >= 0 and pue >= 1, got {price_per_kwh}, {pue}")
+        n = self._tokens(n_tokens)
+        out: Dict[str, Any] = dict(price_per_kwh=price_per_kwh, pue=pue, tokens=n)
+        for m in MODES:
+            j = self.total_joules(m)
+            if j is None:
+                out[m] = None
+                continue
+            kwh = j / n * 1e6 * pue / 3.6e6
+            out[m] = dict(kwh_per_million_tokens=kwh, cost_per_million_tokens=kwh * price_per_kwh)
+        out["cost_per_million_tokens"] = (out[self.mode] or {}).get("cost_per_million_tokens")
+        return out
+
+    # ------------------------------------------------------------------ reports
+    def to_dict(self) -> Dict[str, Any]:
+        """The report as plain data (the JSON schema: torch_photonic/data/meter_schema.json)."""
+        cfg = self.config or self._last_config
+        modes: Dict[str, Any] = {}
+        for m in MODES:
+            j = self.total_joules(m)
+            if j is None:
+                modes[m] = None
+                continue
+            modes[m] = dict(joules=j, seconds=self.total_seconds(m), breakdown=self.breakdown(m),
+                            tops_per_watt=self.tops(m), layers=self.per_layer(m))
+        return dict(
+            schema_version=SCHEMA_VERSION,
+            config=getattr(cfg, "name", None), mode=self.mode,
+            macs=self.macs, optical_macs=self.optical_macs, tokens=self.tokens,
+            modes=modes, capacity=self.capacity() if self._rows else None,
+        )
+
+    def to_json(self, path: str) -> Dict[str, Any]:
+        d = self.to_dict()
+        _check_dir(path)
+        with open(path, "w") as fh:
+            json.dump(d, fh, indent=1, default=float)
+        return d
+
+    def summary(self) -> str:
+        from .report import render
+        return render(self.to_dict())
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"<Meter {self.mode}: {self.joules:.4g} J, {self.seconds:.4g} s, "
+                f"{self.macs} MACs>")
+
+    def plot(self, path: str, top_layers: int = 20) -> str:
+        from .report import plot
+        _check_dir(path)
+        return plot(self.to_dict(), path, top_layers=top_layers)
+
+
+def _check_dir(path: str) -> None:
+    d = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(d):
+        raise FileNotFoundError(f"cannot write {path!r}: directory {d!r} does not exist")
+
+
+@contextmanager
+def meter(config: Any = None, capacity: str = "rewrite",
+          resident_cells: Optional[int] = None) -> Iterator[Meter]:
+    """Open a :class:`Meter` for the ``with`` block (nests, thread-safe).
+
+    ``config`` prices host and KV events (default: the config of the products seen);
+    ``capacity`` is ``"rewrite"`` or ``"chips"``; ``resident_cells`` overrides the size of the
+    resident model (e.g. from :func:`torch_photonic.plan`).
+    """
+    m = Meter(config=config, capacity=capacity, resident_cells=resident_cells)
+    with m:
+        yield m

@@ -1,0 +1,1 @@
+"""Accuracy on real weights (MiniLM, SmolLM2) and the DeepSeek-style acceptance runs."""

@@ -1,0 +1,82 @@
+"""Validation helpers shared by the config groups: each failure names the field it checks."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["FrozenDict", "fail", "number", "integer_at_least", "non_negative", "positive",
+           "one_of", "boolean"]
+
+
+class FrozenDict(dict):
+    """A read-only, hashable dict (so that configs holding dicts stay hashable)."""
+
+    def _ro(self, *a, **k):
+        raise TypeError("this mapping is read-only (configs are frozen); use replace()")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _ro  # type: ignore
+
+    def __hash__(self):  # type: ignore[override]
+        return hash(tuple(sorted((k, _hashable(v)) for k, v in self.items())))
+
+    def __reduce__(self):
+        return (FrozenDict, (dict(self),))
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+
+def _hashable(v):
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    return v
+
+
+def fail(path: str, msg: str, value: Any):
+    raise ValueError(f"{path} {msg}, got {value!r}")
+
+
+def number(path, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        fail(path, "must be a number", v)
+    if not math.isfinite(float(v)):
+        fail(path, "must be finite", v)
+    return v
+
+
+def integer_at_least(path, v, lo):
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        else:
+            fail(path, "must be an integer", v)
+    if v < lo:
+        fail(path, f"must be >= {lo}", v)
+    return v
+
+
+def non_negative(path, v):
+    number(path, v)
+    if v < 0:
+        fail(path, "must be >= 0 (negative values are not physical)", v)
+
+
+def positive(path, v):
+    number(path, v)
+    if v <= 0:
+        fail(path, "must be > 0", v)
+
+
+def one_of(path, v, allowed):
+    if v not in allowed:
+        fail(path, f"must be one of {list(allowed)}", v)
+
+
+def boolean(path, v):
+    if not isinstance(v, bool):
+        fail(path, "must be a bool", v)

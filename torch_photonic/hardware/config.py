@@ -1,0 +1,409 @@
+"""Hardware description of an emulated photonic PCM accelerator.
+
+:class:`HardwareConfig` is a frozen dataclass of frozen groups, laid out the way a hardware
+engineer thinks about the chip (see docs/design.md for the field list and the noise
+definitions). Everything is validated at construction; an impossible value raises
+``ValueError`` naming the field (``"pcm.levels must be >= 2, got 0"``).
+
+Overrides use ``group__field=value`` (or a top-level field name)::
+
+    cfg2 = cfg.replace(pcm__program_noise=0.0, converters__adc_bits=6, chips=4)
+
+Conventions used by the kernels (torch_photonic/optical.py, csrc/optical/):
+
+* A tile holds ``tile_rows`` inputs (fan-in, the K direction) x ``tile_cols`` outputs (the N
+  direction) *weights*; a weight takes ``cells_per_weight`` PCM cells (2 = differential pair
+  for signed weights, 1 = one cell with a mid-level offset).
+* ``pcm.levels`` is the number of distinguishable conductance levels of one cell;
+  ``pcm.quantize_levels`` switches the rounding onto those levels on/off.
+* ``converters.dac_rounding`` / ``converters.adc_rounding`` switch the uniform
+  converter rounding (and, for the ADC, the clipping at full scale) on/off.
+* ``converters.adc_full_scale`` is ``"auto"`` (calibrated per tile from the first batch:
+  ``adc_calibration_sigma`` x the RMS of the normalised partial sums) or a float in units of
+  a normalised partial sum (inputs scaled to |x| <= 1, conductances to |g| <= 1, so the largest
+  possible value is ``tile_rows``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Mapping, Optional, Union
+
+from .checks import FrozenDict, boolean, one_of, fail, non_negative, positive, integer_at_least, number
+from .names import DYNAMIC_MODES, FORMATS, LASER_MODELS, MODES, SCALE_RULES, SCALINGS
+
+__all__ = [
+    "ArrayConfig", "PCMConfig", "ConverterConfig", "OpticsConfig", "FormatConfig",
+    "HostConfig", "DynamicConfig", "ClaimConfig", "HardwareConfig", "FrozenDict",
+    "FORMATS", "SCALINGS", "SCALE_RULES",
+]
+
+
+class _Group:
+    """Mixin: validation hook and dict conversion for the frozen groups."""
+
+    _group = ""
+
+    def __post_init__(self):
+        self._validate(self._group)
+
+    def _validate(self, p: str):  # pragma: no cover - overridden
+        pass
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = dict(v) if isinstance(v, dict) else v
+        return out
+
+
+# ----------------------------------------------------------------------------------- groups
+@dataclass(frozen=True)
+class ArrayConfig(_Group):
+    tile_rows: int                 # inputs per tile (fan-in, K direction), in weights
+    tile_cols: int                 # outputs per tile (N direction), in weights
+    tiles_per_chip: int
+    cells_per_chip: int            # PCM cells on one chip
+    cells_per_weight: int          # 2 = differential pair (signed), 1 = offset single cell
+    chip_area_mm2: float
+    tiles_in_parallel: int         # tiles that run in the same clock cycle
+    _group = "array"
+
+    def _validate(self, p):
+        integer_at_least(f"{p}.tile_rows", self.tile_rows, 1)
+        integer_at_least(f"{p}.tile_cols", self.tile_cols, 1)
+        integer_at_least(f"{p}.tiles_per_chip", self.tiles_per_chip, 1)
+        integer_at_least(f"{p}.cells_per_chip", self.cells_per_chip, 1)
+        if self.cells_per_weight not in (1, 2) or isinstance(self.cells_per_weight, bool):
+            fail(f"{p}.cells_per_weight", "must be 1 or 2", self.cells_per_weight)
+        positive(f"{p}.chip_area_mm2", self.chip_area_mm2)
+        integer_at_least(f"{p}.tiles_in_parallel", self.tiles_in_parallel, 1)
+        tile_cells = self.tile_rows * self.tile_cols * self.cells_per_weight
+        if tile_cells > self.cells_per_chip:
+            fail(f"{p}.tile_rows x tile_cols",
+                  f"({self.tile_rows}x{self.tile_cols} weights x {self.cells_per_weight} "
+                  f"cells = {tile_cells} cells) is larger than {p}.cells_per_chip "
+                  f"({self.cells_per_chip})", (self.tile_rows, self.tile_cols))
+        if self.tiles_per_chip * tile_cells > self.cells_per_chip:
+            fail(f"{p}.tiles_per_chip",
+                  f"x {tile_cells} cells per tile exceeds {p}.cells_per_chip "
+                  f"({self.cells_per_chip})", self.tiles_per_chip)
+        if self.tiles_in_parallel > self.tiles_per_chip:
+            fail(f"{p}.tiles_in_parallel", f"must be <= {p}.tiles_per_chip "
+                  f"({self.tiles_per_chip})", self.tiles_in_parallel)
+
+    @property
+    def cells_per_tile(self) -> int:
+        return self.tile_rows * self.tile_cols * self.cells_per_weight
+
+
+@dataclass(frozen=True)
+class PCMConfig(_Group):
+    levels: int                    # distinguishable conductance levels per cell
+    program_noise: float           # sigma of a programmed level, fraction of full range
+    read_noise_shot: float         # c in sigma = c*sqrt(|y|*FS)
+    read_noise_thermal: float      # sigma = t*FS
+    drift_nu: float
+    drift_nu_std: float
+    drift_t0_s: float
+    drift_compensation: bool
+    write_energy_j: float          # per cell write
+    write_time_s: float            # per cell write
+    endurance_cycles: float
+    parallel_writers: int
+    quantize_levels: bool = True   # round programmed weights onto the `levels` grid
+    _group = "pcm"
+
+    def _validate(self, p):
+        integer_at_least(f"{p}.levels", self.levels, 2)
+        if self.levels > 256:
+            fail(f"{p}.levels", "must be <= 256 (codes are stored as 8-bit)", self.levels)
+        for n in ("program_noise", "read_noise_shot", "read_noise_thermal", "drift_nu",
+                  "drift_nu_std", "write_energy_j", "write_time_s"):
+            non_negative(f"{p}.{n}", getattr(self, n))
+        positive(f"{p}.drift_t0_s", self.drift_t0_s)
+        positive(f"{p}.endurance_cycles", self.endurance_cycles)
+        boolean(f"{p}.drift_compensation", self.drift_compensation)
+        boolean(f"{p}.quantize_levels", self.quantize_levels)
+        integer_at_least(f"{p}.parallel_writers", self.parallel_writers, 1)
+
+
+@dataclass(frozen=True)
+class ConverterConfig(_Group):
+    dac_bits: int
+    dac_energy_j: float
+    modulator_energy_j: float
+    adc_bits: int
+    adc_energy_j: float
+    pd_energy_j: float
+    tia_energy_j: float
+    adc_full_scale: Union[str, float]   # "auto" or a float (normalised partial-sum units)
+    adc_calibration_sigma: float        # auto full scale = this many RMS of the partial sums
+    dac_rounding: bool = True           # uniform DAC rounding to dac_bits
+    adc_rounding: bool = True           # ADC rounding to adc_bits and clipping at FS
+    _group = "converters"
+
+    def _validate(self, p):
+        integer_at_least(f"{p}.dac_bits", self.dac_bits, 2)
+        integer_at_least(f"{p}.adc_bits", self.adc_bits, 2)
+        if self.dac_bits > 23:
+            fail(f"{p}.dac_bits", "must be <= 23", self.dac_bits)
+        if self.adc_bits > 23:
+            fail(f"{p}.adc_bits", "must be <= 23", self.adc_bits)
+        for n in ("dac_energy_j", "modulator_energy_j", "adc_energy_j", "pd_energy_j",
+                  "tia_energy_j"):
+            non_negative(f"{p}.{n}", getattr(self, n))
+        if isinstance(self.adc_full_scale, str):
+            one_of(f"{p}.adc_full_scale", self.adc_full_scale, ("auto",))
+        else:
+            positive(f"{p}.adc_full_scale", self.adc_full_scale)
+        positive(f"{p}.adc_calibration_sigma", self.adc_calibration_sigma)
+        boolean(f"{p}.dac_rounding", self.dac_rounding)
+        boolean(f"{p}.adc_rounding", self.adc_rounding)
+
+
+@dataclass(frozen=True)
+class OpticsConfig(_Group):
+    laser_model: str               # "shot" | "lt_rule" | "off"
+    wall_plug_efficiency: float
+    insertion_loss_db: float
+    waveguide_loss_db_per_cm: float
+    responsivity_a_per_w: float
+    receiver_sensitivity_dbm: float
+    wdm_channels: int
+    clock_hz: float
+    wavelength_m: float
+    _group = "optics"
+
+    def _validate(self, p):
+        one_of(f"{p}.laser_model", self.laser_model, LASER_MODELS)
+        positive(f"{p}.wall_plug_efficiency", self.wall_plug_efficiency)
+        if self.wall_plug_efficiency > 1:
+            fail(f"{p}.wall_plug_efficiency", "must be <= 1", self.wall_plug_efficiency)
+        non_negative(f"{p}.insertion_loss_db", self.insertion_loss_db)
+        non_negative(f"{p}.waveguide_loss_db_per_cm", self.waveguide_loss_db_per_cm)
+        positive(f"{p}.responsivity_a_per_w", self.responsivity_a_per_w)
+        number(f"{p}.receiver_sensitivity_dbm", self.receiver_sensitivity_dbm)
+        integer_at_least(f"{p}.wdm_channels", self.wdm_channels, 1)
+        positive(f"{p}.clock_hz", self.clock_hz)
+        positive(f"{p}.wavelength_m", self.wavelength_m)
+
+
+@dataclass(frozen=True)
+class FormatConfig(_Group):
+    weight_format: str = "none"       # "none" = exact float32
+    weight_scaling: str = "none"
+    activation_format: str = "none"
+    activation_scaling: str = "none"
+    scale_rule: str = "floor"
+    _group = "formats"
+
+    def _validate(self, p):
+        one_of(f"{p}.weight_format", self.weight_format, FORMATS)
+        one_of(f"{p}.activation_format", self.activation_format, FORMATS)
+        one_of(f"{p}.weight_scaling", self.weight_scaling, SCALINGS)
+        one_of(f"{p}.activation_scaling", self.activation_scaling, SCALINGS)
+        one_of(f"{p}.scale_rule", self.scale_rule, SCALE_RULES)
+
+
+@dataclass(frozen=True)
+class HostConfig(_Group):
+    energy_per_flop_j: float
+    energy_per_byte_j: float
+    sram_pj_per_bit: float
+    kv_tier: str
+    tier_pj_per_bit: Mapping[str, float]
+    _group = "host"
+
+    def __post_init__(self):
+        object.__setattr__(self, "tier_pj_per_bit", FrozenDict(self.tier_pj_per_bit))
+        super().__post_init__()
+
+    def _validate(self, p):
+        non_negative(f"{p}.energy_per_flop_j", self.energy_per_flop_j)
+        non_negative(f"{p}.energy_per_byte_j", self.energy_per_byte_j)
+        non_negative(f"{p}.sram_pj_per_bit", self.sram_pj_per_bit)
+        for k, v in self.tier_pj_per_bit.items():
+            non_negative(f"{p}.tier_pj_per_bit[{k!r}]", v)
+        if self.kv_tier not in self.tier_pj_per_bit:
+            fail(f"{p}.kv_tier", f"must be one of {sorted(self.tier_pj_per_bit)}", self.kv_tier)
+
+
+@dataclass(frozen=True)
+class DynamicConfig(_Group):
+    mode: str = "electronic"          # where attention's dynamic products run
+    _group = "dynamic"
+
+    def _validate(self, p):
+        one_of(f"{p}.mode", self.mode, DYNAMIC_MODES)
+
+
+@dataclass(frozen=True)
+class ClaimConfig(_Group):
+    tops_per_watt: float
+    pops: float
+    source: str
+    _group = "claim"
+
+    def _validate(self, p):
+        positive(f"{p}.tops_per_watt", self.tops_per_watt)
+        positive(f"{p}.pops", self.pops)
+
+
+_GROUPS = {
+    "array": ArrayConfig, "pcm": PCMConfig, "converters": ConverterConfig,
+    "optics": OpticsConfig, "formats": FormatConfig, "host": HostConfig,
+    "dynamic": DynamicConfig, "claim": ClaimConfig,
+}
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    name: str
+    description: str
+    array: ArrayConfig
+    pcm: PCMConfig
+    converters: ConverterConfig
+    optics: OpticsConfig
+    formats: FormatConfig
+    host: HostConfig
+    dynamic: DynamicConfig = field(default_factory=DynamicConfig)
+    claim: Optional[ClaimConfig] = None
+    chips: int = 1
+    mode: str = "bottom_up"
+    sources: Mapping[str, str] = field(default_factory=dict)
+    seed: int = 0                   # seed for programming noise and drift spread
+    warn_rel_error: float = 0.25    # layers warn once above this relative output error
+
+    def __hash__(self):  # cached: layers look their programmed state up by config
+        h = self.__dict__.get("_hash_cache")
+        if h is None:
+            h = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash_cache", h)
+        return h
+
+    def __post_init__(self):
+        object.__setattr__(self, "sources", FrozenDict(self.sources))
+        for g, cls in _GROUPS.items():
+            v = getattr(self, g)
+            if g == "claim" and v is None:
+                continue
+            if isinstance(v, dict):
+                v = _group_from_dict(g, cls, v)
+                object.__setattr__(self, g, v)
+            if not isinstance(v, cls):
+                fail(g, f"must be a {cls.__name__}", type(v).__name__)
+        if not isinstance(self.name, str) or not self.name:
+            fail("name", "must be a non-empty string", self.name)
+        integer_at_least("chips", self.chips, 1)
+        one_of("mode", self.mode, MODES)
+        if self.mode == "claim" and self.claim is None:
+            fail("mode", "is 'claim' but this config has no claim (ClaimConfig)", self.mode)
+        integer_at_least("seed", self.seed, 0)
+        positive("warn_rel_error", self.warn_rel_error)
+
+    # ------------------------------------------------------------------ derived quantities
+    @property
+    def cells_total(self) -> int:
+        return self.chips * self.array.cells_per_chip
+
+    @property
+    def weight_capacity(self) -> int:
+        """Weights resident at once (all chips)."""
+        return self.cells_total // self.array.cells_per_weight
+
+    @property
+    def is_exact(self) -> bool:
+        """True if the optical product reduces to fake_quantize(x) @ fake_quantize(W).T."""
+        p, c = self.pcm, self.converters
+        return (not p.quantize_levels and p.program_noise == 0 and p.read_noise_shot == 0
+                and p.read_noise_thermal == 0 and p.drift_nu == 0 and p.drift_nu_std == 0
+                and not c.dac_rounding and not c.adc_rounding)
+
+    # ------------------------------------------------------------------ overrides
+    def replace(self, **overrides) -> "HardwareConfig":
+        """New config with ``group__field=value`` or top-level ``field=value`` overrides."""
+        top: Dict[str, Any] = {}
+        per_group: Dict[str, Dict[str, Any]] = {}
+        top_names = {f.name for f in fields(self)}
+        for key, value in overrides.items():
+            if "__" in key:
+                g, f = key.split("__", 1)
+                if g not in _GROUPS:
+                    raise ValueError(f"unknown config group {g!r} in override {key!r}; "
+                                     f"groups: {sorted(_GROUPS)}")
+                cls = _GROUPS[g]
+                names = {x.name for x in fields(cls)}
+                if f not in names:
+                    raise ValueError(f"unknown field {g}.{f} in override {key!r}; "
+                                     f"{g} has {sorted(names)}")
+                per_group.setdefault(g, {})[f] = value
+            elif key in top_names:
+                top[key] = value
+            else:
+                raise ValueError(f"unknown config field {key!r}; use group__field=value "
+                                 f"(groups {sorted(_GROUPS)}) or one of {sorted(top_names)}")
+        for g, kv in per_group.items():
+            cur = getattr(self, g)
+            if cur is None:
+                if g == "claim":
+                    cur_d = {}
+                    top[g] = _group_from_dict(g, _GROUPS[g], {**cur_d, **kv})
+                    continue
+            top[g] = dataclasses.replace(cur, **kv)
+        return dataclasses.replace(self, **top)
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, _Group):
+                out[f.name] = v.to_dict()
+            elif isinstance(v, dict):
+                out[f.name] = dict(v)
+            else:
+                out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "HardwareConfig":
+        if not isinstance(d, Mapping):
+            raise TypeError(f"HardwareConfig.from_dict expects a mapping, got {type(d).__name__}")
+        names = {f.name: f for f in fields(cls)}
+        unknown = set(d) - set(names)
+        if unknown:
+            raise ValueError(f"unknown HardwareConfig field(s) {sorted(unknown)}")
+        kw: Dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in d:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise ValueError(f"HardwareConfig: missing field {f.name!r}")
+                continue
+            v = d[f.name]
+            if f.name in _GROUPS and v is not None:
+                v = _group_from_dict(f.name, _GROUPS[f.name], v)
+            kw[f.name] = v
+        return cls(**kw)
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+
+def _group_from_dict(g: str, gcls, d: Mapping[str, Any]):
+    if isinstance(d, gcls):
+        return d
+    if not isinstance(d, Mapping):
+        fail(g, "must be a table/mapping", d)
+    names = {f.name for f in fields(gcls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ValueError(f"unknown field(s) in {g}: {sorted(unknown)}; {g} has {sorted(names)}")
+    for f in fields(gcls):
+        if f.name not in d and f.default is dataclasses.MISSING \
+                and f.default_factory is dataclasses.MISSING:
+            raise ValueError(f"HardwareConfig: missing field '{g}.{f.name}'")
+    return gcls(**dict(d))

@@ -1,0 +1,64 @@
+"""What every photonic layer shares: its hardware config, its name, and the faithfulness check.
+
+Programmed weights are not held by the layer: they live in the one store
+(:mod:`torch_photonic.optics.store`), keyed by the Parameter, so the device path and these layers
+agree and tied weights are programmed once.
+
+Faithfulness check: the first time a layer runs, it compares its output with the float32 product
+of the original weights; if the relative error ``||y - y_ref|| / ||y_ref||`` exceeds
+``config.warn_rel_error`` it warns once, naming the module. The measured value is kept in
+``layer.calibration_error``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..hardware.config import HardwareConfig
+from ..hardware.resolve import resolve
+from ..optics.store import store
+
+__all__ = ["PhotonicModule"]
+
+
+def relative_error(y: torch.Tensor, ref: torch.Tensor) -> float:
+    den = ref.float().norm().item()
+    num = (y.float() - ref.float()).norm().item()
+    return num / den if den > 0 else (0.0 if num == 0 else math.inf)
+
+
+class PhotonicModule(nn.Module):
+    """Base of :class:`PhotonicLinear` and :class:`PhotonicExperts`."""
+
+    config: HardwareConfig
+
+    def _init_common(self, config: Any, name: str) -> None:
+        self.config = resolve(config)
+        self.photonic_name = name
+        self.calibration_error: Optional[float] = None
+        self._warned = False
+
+    def _label(self, param: torch.Tensor, attr: str) -> None:
+        if self.photonic_name:
+            store.label(param, f"{self.photonic_name}.{attr}")
+
+    @property
+    def seconds(self) -> float:
+        """Time since programming of this layer's weights (drift); see ``tp.set_time``."""
+        return store.age_of(next(iter(self.parameters())))
+
+    def _check_faithful(self, y: torch.Tensor, ref: torch.Tensor, what: str = "") -> None:
+        err = relative_error(y, ref)
+        self.calibration_error = err if self.calibration_error is None \
+            else max(self.calibration_error, err)
+        if err > self.config.warn_rel_error and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"photonic layer '{self.photonic_name or type(self).__name__}{what}': output "
+                f"relative error {err:.3f} exceeds {self.config.warn_rel_error} on preset "
+                f"'{self.config.name}' (check formats, PCM levels, ADC bits / full scale)",
+                RuntimeWarning, stacklevel=3)

@@ -1,0 +1,159 @@
+"""One-line model conversion: swap every ``nn.Linear`` and known fused-experts module for its
+photonic counterpart, in place.
+
+    model = tp.convert(model)                          # glass-pcm-200mm, lm_head left digital
+    model = tp.convert(model, "silicon-photonic-128", exclude=("lm_head", "*.mlp.gate*"))
+    print(model.photonic_report)
+
+Name patterns (``include`` / ``exclude``) are shell-style globs matched against the module's
+qualified name; a pattern with no wildcard matches any name that contains it. Parameters are
+shared, not copied (tied weights stay tied, and a weight used by two layers is programmed once).
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Iterable, List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from ..hardware.config import HardwareConfig
+from ..hardware.resolve import resolve
+from .base import PhotonicModule
+from .experts import PhotonicExperts
+from .linear import PhotonicLinear
+
+__all__ = ["convert", "ConversionReport"]
+
+
+@dataclass
+class ConversionReport:
+    preset: str
+    converted: List[str] = field(default_factory=list)        # module names now photonic
+    excluded: List[str] = field(default_factory=list)         # convertible modules left digital
+    params_optical: int = 0                                   # parameters programmed into PCM
+    params_digital: int = 0                                   # everything else (bias, norms, ...)
+    digital_params: List[str] = field(default_factory=list)   # names of the digital parameters
+
+    @property
+    def params_total(self) -> int:
+        return self.params_optical + self.params_digital
+
+    @property
+    def optical_fraction(self) -> float:
+        return self.params_optical / self.params_total if self.params_total else 0.0
+
+    def __str__(self) -> str:
+        return (f"photonic conversion ({self.preset}): {len(self.converted)} modules, "
+                f"{self.params_optical:,} of {self.params_total:,} parameters on the optical "
+                f"array ({100 * self.optical_fraction:.1f}%); left digital: "
+                f"{', '.join(self.excluded) or 'no convertible module'}")
+
+
+def _matches(name: str, patterns: Optional[Iterable[str]]) -> bool:
+    if not patterns:
+        return False
+    if isinstance(patterns, str):
+        patterns = (patterns,)
+    for p in patterns:
+        if any(c in p for c in "*?[") and fnmatch.fnmatchcase(name, p):
+            return True
+        if not any(c in p for c in "*?[") and p in name:
+            return True
+    return False
+
+
+def convert(model: nn.Module, preset: Union[str, HardwareConfig, None] = None,
+            include: Optional[Sequence[str]] = None,
+            exclude: Optional[Sequence[str]] = ("lm_head",), *, program: bool = False,
+            **overrides) -> nn.Module:
+    """Swap ``nn.Linear`` and fused-experts modules of ``model`` for photonic ones, in place.
+
+    ``preset``: a preset name, a :class:`HardwareConfig` or a config file (default
+    ``glass-pcm-200mm``); ``overrides`` (``group__field=...``)
+    are applied on top. ``include``: if given, only modules matching one of these patterns are
+    converted; ``exclude``: modules matching are left digital (default: ``lm_head``).
+    ``program=True`` writes all weights into the cells now instead of at the first forward.
+    Returns ``model``; the report is ``model.photonic_report`` (a :class:`ConversionReport`).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"convert expects an nn.Module, got {type(model).__name__}")
+    cfg = resolve(preset, **overrides)
+    report = ConversionReport(preset=cfg.name)
+    optical_params = set()
+
+    # Collect first, then swap (don't mutate while iterating named_modules). A module instance
+    # registered under several names (shared layers) becomes one photonic module everywhere.
+    swaps = []
+    decided = {}  # id(module) -> converted? (the first name decides)
+    for name, mod in model.named_modules(remove_duplicate=False):
+        if isinstance(mod, PhotonicModule) or name == "":
+            continue
+        kind = None
+        if isinstance(mod, nn.Linear):
+            kind = "linear"
+        elif PhotonicExperts.is_fused_experts(mod):
+            kind = "experts"
+        if kind is None or _inside_photonic(model, name):
+            continue
+        if id(mod) in decided:
+            if decided[id(mod)]:
+                swaps.append((name, mod, kind))
+            continue
+        ok = not ((include is not None and not _matches(name, include))
+                  or _matches(name, exclude))
+        decided[id(mod)] = ok
+        if ok:
+            swaps.append((name, mod, kind))
+        else:
+            report.excluded.append(name)
+
+    made = {}
+    for name, mod, kind in swaps:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        new = made.get(id(mod))
+        if new is None:
+            if kind == "linear":
+                new = PhotonicLinear.from_linear(mod, cfg, name=name)
+                optical_params.add(id(mod.weight))
+            else:
+                new = PhotonicExperts.from_module(mod, cfg, name=name)
+                optical_params.update((id(mod.gate_up_proj), id(mod.down_proj)))
+            made[id(mod)] = new
+            report.converted.append(name)
+            if program:
+                if kind == "linear":
+                    _ = new.state
+                else:
+                    new.program_all()
+        setattr(parent, child, new)
+
+    # Already-photonic modules count as optical too (idempotent conversion).
+    for _, m in model.named_modules():
+        if isinstance(m, PhotonicLinear):
+            optical_params.add(id(m.weight))
+        elif isinstance(m, PhotonicExperts):
+            optical_params.update((id(m.gate_up_proj), id(m.down_proj)))
+
+    seen = set()
+    for pname, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen:
+            continue  # tied weights are counted once
+        seen.add(id(p))
+        if id(p) in optical_params:
+            report.params_optical += p.numel()
+        else:
+            report.params_digital += p.numel()
+            report.digital_params.append(pname)
+    model.photonic_report = report  # type: ignore[attr-defined]
+    return model
+
+
+def _inside_photonic(model: nn.Module, name: str) -> bool:
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        if isinstance(model.get_submodule(".".join(parts[:i])), PhotonicModule):
+            return True
+    return False

@@ -1,0 +1,160 @@
+"""``PhotonicExperts``: a fused mixture-of-experts module (3-D ``gate_up_proj`` / ``down_proj``, as
+HF transformers' DeepSeek-V3 stores them) on the optical array.
+
+It computes what HF's ``grouped_mm`` experts implementation computes on the ``photonic`` device,
+step for step: tokens sorted by expert, one shared expert loop
+(:func:`torch_photonic.optics.expert_products`) per projection, gating, routing weights, the
+restored order and the per-token sum. So a converted model and the same model moved to the device
+give the same numbers. Only experts with routed tokens run and are charged.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..optics import kernels
+from ..optics.product import expert_products
+from ..optics.store import store
+from .base import PhotonicModule
+
+__all__ = ["PhotonicExperts"]
+
+
+class PhotonicExperts(PhotonicModule):
+    """Fused experts on the optical array: ``forward(hidden_states, top_k_index, top_k_weights)``.
+
+    Same contract as transformers' ``DeepseekV3Experts``: hidden_states [T, H], top_k_index /
+    top_k_weights [T, k]; returns [T, H]. Weights stay the original Parameters (``gate_up_proj``
+    [E, 2I, H], ``down_proj`` [E, H, I], or transposed when the source module has
+    ``is_transposed``); optional ``gate_up_proj_bias`` / ``down_proj_bias`` are added digitally.
+    """
+
+    def __init__(self, gate_up_proj: nn.Parameter, down_proj: nn.Parameter, act_fn,
+                 config=None, name: str = "", is_transposed: bool = False,
+                 is_concatenated: bool = True, gate_up_proj_bias=None, down_proj_bias=None):
+        super().__init__()
+        if gate_up_proj.dim() != 3 or down_proj.dim() != 3:
+            raise ValueError(f"PhotonicExperts: expected 3-D expert weights, got gate_up_proj "
+                             f"{tuple(gate_up_proj.shape)} and down_proj {tuple(down_proj.shape)}")
+        self.gate_up_proj = gate_up_proj
+        self.down_proj = down_proj
+        self.gate_up_proj_bias = gate_up_proj_bias
+        self.down_proj_bias = down_proj_bias
+        self.act_fn = act_fn
+        self.is_transposed = is_transposed
+        self.is_concatenated = is_concatenated
+        self.num_experts = gate_up_proj.shape[0]
+        if is_transposed:
+            self.hidden_dim, two_i = gate_up_proj.shape[1], gate_up_proj.shape[2]
+        else:
+            two_i, self.hidden_dim = gate_up_proj.shape[1], gate_up_proj.shape[2]
+        self.intermediate_dim = two_i // 2
+        exp_down = (self.num_experts, self.intermediate_dim, self.hidden_dim) if is_transposed \
+            else (self.num_experts, self.hidden_dim, self.intermediate_dim)
+        if tuple(down_proj.shape) != exp_down:
+            raise ValueError(f"PhotonicExperts: down_proj shape {tuple(down_proj.shape)} does not "
+                             f"match gate_up_proj shape {tuple(gate_up_proj.shape)} "
+                             f"(expected {exp_down})")
+        self._init_common(config, name)
+        self._label(self.gate_up_proj, "gate_up_proj")
+        self._label(self.down_proj, "down_proj")
+
+    @classmethod
+    def from_module(cls, mod: nn.Module, config=None, name: str = "") -> "PhotonicExperts":
+        has_bias = getattr(mod, "has_bias", False)
+        return cls(mod.gate_up_proj, mod.down_proj, mod.act_fn, config=config, name=name,
+                   is_transposed=bool(getattr(mod, "is_transposed", False)),
+                   is_concatenated=bool(getattr(mod, "is_concatenated", True)),
+                   gate_up_proj_bias=getattr(mod, "gate_up_proj_bias", None) if has_bias else None,
+                   down_proj_bias=getattr(mod, "down_proj_bias", None) if has_bias else None)
+
+    @staticmethod
+    def is_fused_experts(mod: nn.Module) -> bool:
+        gu, dn = getattr(mod, "gate_up_proj", None), getattr(mod, "down_proj", None)
+        return (isinstance(gu, torch.Tensor) and isinstance(dn, torch.Tensor) and gu.dim() == 3
+                and dn.dim() == 3 and hasattr(mod, "act_fn")
+                and getattr(mod, "has_gate", True) and not getattr(mod, "has_post_expert_norm", False))
+
+    def extra_repr(self) -> str:
+        return (f"num_experts={self.num_experts}, hidden={self.hidden_dim}, "
+                f"intermediate={self.intermediate_dim}, preset={self.config.name!r}")
+
+    # ------------------------------------------------------------------ weights
+    def _host(self, param: torch.Tensor) -> torch.Tensor:
+        p = param.detach()
+        return p if p.device.type == "cpu" else p.to("cpu")
+
+    def _matrix(self, host: torch.Tensor, e: int) -> torch.Tensor:
+        """Expert ``e``'s [out, in] matrix, a view of the (host) 3-D weight."""
+        w = host[e]
+        return w.t() if self.is_transposed else w
+
+    def states(self, e: int):
+        """The programmed (gate_up, down) cells of expert ``e`` (programs if needed)."""
+        return tuple(store.entry(p, self._matrix(self._host(p), e), self.config, e).state
+                     for p in (self.gate_up_proj, self.down_proj))
+
+    def program_all(self) -> None:
+        for e in range(self.num_experts):
+            self.states(e)
+
+    @property
+    def cells_written(self) -> int:
+        return sum(s.cells_written for e in range(self.num_experts) for s in self.states(e))
+
+    def _project(self, x: torch.Tensor, ends, param: torch.Tensor, bias: Optional[torch.Tensor],
+                 expert_ids: torch.Tensor, what: str, check: bool) -> torch.Tensor:
+        host = self._host(param)
+        y = expert_products(x, ends, param, lambda e: self._matrix(host, e), self.config)
+        if check and x.shape[0]:
+            starts = [0] + list(ends[:-1])
+            ref = torch.cat([x[s:t].float() @ self._matrix(host, e).float().t()
+                             for e, (s, t) in enumerate(zip(starts, ends)) if t > s])
+            self._check_faithful(y[:ends[-1]], ref, what)
+        y = y.to(x.dtype)
+        if bias is not None:
+            y.add_(bias[expert_ids])
+        return y
+
+    def _gate(self, proj: torch.Tensor) -> torch.Tensor:
+        if self.is_concatenated:
+            gate, up = proj.chunk(2, dim=-1)
+        else:
+            gate, up = proj[..., 0::2], proj[..., 1::2]
+        return self.act_fn(gate) * up
+
+    def forward(self, hidden_states: torch.Tensor, top_k_index: torch.Tensor,
+                top_k_weights: torch.Tensor) -> torch.Tensor:
+        if hidden_states.shape[-1] != self.hidden_dim:
+            raise ValueError(f"{self.photonic_name or 'PhotonicExperts'}: hidden_states shape "
+                             f"{tuple(hidden_states.shape)} does not match gate_up_proj shape "
+                             f"{tuple(self.gate_up_proj.shape)} (hidden={self.hidden_dim})")
+        self.program_all()  # all experts' cells are written once, up front
+        device = hidden_states.device
+        x_all = hidden_states.detach().to("cpu")
+        num_top_k = top_k_index.size(-1)
+        num_tokens = x_all.size(0)
+        with torch.no_grad():
+            sample_weights = top_k_weights.detach().to("cpu").reshape(-1)
+            expert_ids = top_k_index.detach().to("cpu").reshape(-1)
+            expert_ids_g, perm = torch.sort(expert_ids)
+            x = x_all[perm // num_top_k]
+            weights_g = sample_weights[perm]
+            counts = torch.histc(expert_ids_g.float(), bins=self.num_experts, min=0,
+                                 max=self.num_experts - 1)
+            ends = torch.cumsum(counts, dim=0, dtype=torch.int32).tolist()
+            gb = None if self.gate_up_proj_bias is None else self.gate_up_proj_bias.detach().cpu()
+            db = None if self.down_proj_bias is None else self.down_proj_bias.detach().cpu()
+            check = self.calibration_error is None
+            proj = self._project(x, ends, self.gate_up_proj, gb, expert_ids_g, ".gate_up_proj",
+                                 check)
+            proj = self._gate(proj)
+            proj = self._project(proj, ends, self.down_proj, db, expert_ids_g, ".down_proj", check)
+            weighted = proj * weights_g.unsqueeze(-1)
+            inv_perm = torch.empty_like(perm)
+            inv_perm[perm] = torch.arange(perm.size(0))
+            weighted = weighted[inv_perm]
+            out = weighted.view(num_tokens, num_top_k, -1).sum(dim=1)
+        return out.to(device=device, dtype=hidden_states.dtype)

@@ -1,0 +1,188 @@
+"""The one store of programmed weights, shared by the ``photonic`` device and ``convert()``.
+
+What a PCM array holds for a weight matrix is a :class:`~torch_photonic.optics.kernels.
+ProgrammedState`. The store keeps one per
+
+* **weight tensor**, held weakly (the entry dies with the tensor, never keyed by an address),
+* **matrix inside it** (storage offset, shape and strides: one expert of a fused 3-D tensor is one
+  matrix),
+* **config**, compared field by field (changing any field of the hardware programs again),
+
+and reprograms when the tensor's version (an in-place update) or its storage changes.
+
+It also holds what both paths must agree on:
+
+* **names**: a weight is named once (``label``: the module path of the parameter, e.g.
+  ``layers.0.self_attn.q_proj.weight``); meter rows and noise seeds come from that name;
+* **seeds**: the cells of a weight draw programming noise from ``mix(config.seed, name, matrix,
+  writes)``, so distinct weights draw independent noise and the same weight, config and seed give
+  the same cells on either path; each read of a matrix draws its read noise from the next value of
+  the matrix's own counter;
+* **the ageing clock**: every programmed weight is ``age`` seconds old (drift), settable for all
+  weights or for the weights of one model.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import zlib
+from dataclasses import dataclass
+from typing import Any, Dict, Hashable, Optional, Tuple
+
+import torch
+from torch.utils.weak import WeakIdKeyDictionary
+
+from ..energy import events
+from ..hardware.config import HardwareConfig
+from . import kernels
+
+__all__ = ["WeightStore", "store", "mix_seed", "name_seed"]
+
+
+def mix_seed(*values: int) -> int:
+    """A 62-bit seed from integers (FNV-style multiply-xorshift; order matters)."""
+    h = 0x243F6A8885A308D3
+    for v in values:
+        h ^= int(v) & 0xFFFFFFFFFFFFFFFF
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 29
+    return h & 0x3FFFFFFFFFFFFFFF
+
+
+def name_seed(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+MatrixKey = Tuple[int, Tuple[int, ...], Tuple[int, ...]]
+
+
+def matrix_key(matrix: torch.Tensor) -> MatrixKey:
+    """Where ``matrix`` ([out, in]) sits inside its weight tensor."""
+    return (int(matrix.storage_offset()), tuple(matrix.shape), tuple(matrix.stride()))
+
+
+@dataclass(eq=False)
+class _Entry:
+    state: kernels.ProgrammedState
+    version: Tuple[int, int]
+    reads: int = 0
+    writes: int = 1
+
+
+class WeightStore:
+    """Programmed weights keyed weakly by their tensor; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        # weight tensor -> {(matrix key, config): _Entry}
+        self._entries: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
+        self._names: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
+        self._ages: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
+        self._anonymous = itertools.count()
+        self._default_age = 0.0
+
+    # ------------------------------------------------------------------ names
+    def label(self, weight: torch.Tensor, name: str, *, overwrite: bool = False) -> None:
+        """Names ``weight`` (first name wins unless ``overwrite``)."""
+        with self._lock:
+            if overwrite or weight not in self._names:
+                self._names[weight] = str(name)
+
+    def label_module(self, module: torch.nn.Module, prefix: str = "") -> None:
+        """Names every parameter of ``module`` by its path (``layers.0.q_proj.weight``)."""
+        for name, p in module.named_parameters(prefix=prefix, remove_duplicate=True):
+            self.label(p, name)
+
+    def name_of(self, weight: torch.Tensor) -> str:
+        """The weight's name; an unnamed weight gets a unique one (``weight#3[64x32]``)."""
+        with self._lock:
+            name = self._names.get(weight)
+            if name is None:
+                shape = "x".join(str(s) for s in weight.shape)
+                name = f"weight#{next(self._anonymous)}[{shape}]"
+                self._names[weight] = name
+            return name
+
+    @staticmethod
+    def row_name(weight_name: str) -> str:
+        """The module a weight belongs to, as meter rows name it (``.weight`` dropped)."""
+        return weight_name[:-len(".weight")] if weight_name.endswith(".weight") else weight_name
+
+    # ------------------------------------------------------------------ clock
+    def set_age(self, seconds: float, weight: Optional[torch.Tensor] = None) -> None:
+        """Seconds since programming for ``weight``, or for every weight without its own age."""
+        with self._lock:
+            if weight is None:
+                self._default_age = float(seconds)
+            else:
+                self._ages[weight] = float(seconds)
+
+    def age_of(self, weight: torch.Tensor) -> float:
+        age = self._ages.get(weight)
+        return self._default_age if age is None else age
+
+    @property
+    def default_age(self) -> float:
+        return self._default_age
+
+    # ------------------------------------------------------------------ programming
+    def _version(self, weight: torch.Tensor) -> Tuple[int, int]:
+        return (int(weight._version), int(weight.data_ptr()))
+
+    def entry(self, weight: torch.Tensor, matrix: torch.Tensor, config: HardwareConfig,
+              expert: Optional[int] = None) -> _Entry:
+        """The programmed entry of ``matrix`` (a host view [out, in] of ``weight``'s data) on
+        ``config``: programmed on first use, reprogrammed when the weight changed."""
+        key: Hashable = (matrix_key(matrix), config)
+        version = self._version(weight)
+        with self._lock:
+            per = self._entries.get(weight)
+            if per is None:
+                per = {}
+                self._entries[weight] = per
+            old = per.get(key)
+            if old is not None and old.version == version:
+                return old
+            name = self.name_of(weight)
+            writes = 1 if old is None else old.writes + 1
+            seed = mix_seed(config.seed, name_seed(name), *key[0][0:1], *key[0][1], writes - 1)
+            state = kernels.program(matrix, config, seed)
+            entry = _Entry(state=state, version=version, writes=writes)
+            if old is not None:
+                state.cells_written += old.state.cells_written
+                state.times_programmed += old.state.times_programmed
+            per[key] = entry
+        events.record_program(self.row_name(name), matrix.numel(),
+                              matrix.numel() * config.array.cells_per_weight, config,
+                              expert=expert)
+        return entry
+
+    def read_seed(self, weight: torch.Tensor, entry: _Entry, config: HardwareConfig) -> int:
+        """The seed of the next read of ``entry`` (its own counter: both paths agree)."""
+        with self._lock:
+            entry.reads += 1
+            n = entry.reads
+        return mix_seed(config.seed, name_seed(self.name_of(weight)), entry.state.seed, n)
+
+    # ------------------------------------------------------------------ housekeeping
+    def clear(self) -> None:
+        """Forgets every programmed weight (names and ages stay)."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._entries.values())
+
+    def states(self, weight: torch.Tensor) -> Dict[Any, kernels.ProgrammedState]:
+        """The programmed states of ``weight`` (matrix key and config -> state)."""
+        with self._lock:
+            return {k: e.state for k, e in (self._entries.get(weight) or {}).items()}
+
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(e.state.nbytes for per in self._entries.values() for e in per.values())
+
+
+#: The process-wide store both paths use.
+store = WeightStore()
