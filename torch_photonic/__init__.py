@@ -12,7 +12,7 @@ and ``cli``. The public API:
 * hardware: :class:`HardwareConfig`, :func:`preset`, :func:`presets`, :func:`resolve`,
   :func:`load`, ``DEFAULT_PRESET``
 * optics: :class:`PhotonicLinear`, :class:`PhotonicExperts`, :func:`convert`, :func:`program`,
-  :func:`set_time`, :func:`label_parameters`
+  :func:`set_time`, :func:`label_parameters`, :func:`keep_digital`
 * energy: :func:`meter`, :func:`plan`
 * models: :func:`build_deepseek`, :func:`greedy_generate`
 * the device: :func:`set_config`, :func:`get_config` (also ``torch.photonic.set_config``)
@@ -28,8 +28,8 @@ _registration.register()
 
 from .quant import QuantizedTensor, dequantize, fake_quantize, formats, quantize, scalings  # noqa: E402
 from .hardware import DEFAULT_PRESET, HardwareConfig, load, preset, presets, resolve  # noqa: E402
-from .nn import (PhotonicExperts, PhotonicLinear, convert, label_parameters, program,  # noqa: E402
-                 set_time)
+from .nn import (PhotonicExperts, PhotonicLinear, convert, keep_digital,  # noqa: E402
+                 label_parameters, program, set_time)
 from .nn.lifecycle import install_labelling_hook as _install_labelling_hook  # noqa: E402
 from .energy import Meter, meter, plan  # noqa: E402
 from .device import get_config, set_config  # noqa: E402
@@ -40,7 +40,7 @@ __version__ = "0.1.0"
 
 __all__ = ["QuantizedTensor", "dequantize", "fake_quantize", "formats", "quantize", "scalings",
            "DEFAULT_PRESET", "HardwareConfig", "load", "preset", "presets", "resolve",
-           "PhotonicExperts", "PhotonicLinear", "convert", "label_parameters", "program",
+           "PhotonicExperts", "PhotonicLinear", "convert", "keep_digital", "label_parameters", "program",
            "set_time", "Meter", "meter", "plan", "get_config", "set_config", "build_deepseek",
            "get_model_config", "greedy_generate", "tiny_deepseek_config"]
 

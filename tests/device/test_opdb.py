@@ -1,6 +1,10 @@
 """PyTorch's own operator database (``op_db``) as a peer suite for the photonic device.
 
-For every OpInfo with float32 samples on the CPU, three checks run with the device in exact mode:
+For every OpInfo with float32 samples on the CPU, three checks run with the device's matrix
+products in exact mode (``PHOTONIC_OPDB_CONFIG=exact``, the default) or on the optical path with a
+noise-free preset (``PHOTONIC_OPDB_CONFIG=ideal``: every product goes through the optical kernel,
+the one store of programmed weights and the meter; the kernel accumulates tile by tile, so float32
+rounding differs from the CPU's BLAS and values are compared at ``IDEAL_TOLERANCE``):
 
 * ``compare``:   each sample input, mirrored onto ``photonic`` (same bytes, sizes, strides and
                  storage offset), gives the same results as on the CPU: values, dtype, shape,
@@ -17,14 +21,17 @@ Selection
 By default a fixed list of common ops runs (``FAST_OPS``, about 90 ops, a minute or two on 2 cores).
 The whole database runs with::
 
-    PHOTONIC_OPDB=full pytest tests/test_opdb.py -n 2 -q
+    PHOTONIC_OPDB=full python -m pytest tests/device/test_opdb.py -n 2 -q
+    PHOTONIC_OPDB=full PHOTONIC_OPDB_CONFIG=ideal python -m pytest tests/device/test_opdb.py -n 2 -q
 
-(about 1,700 tests; several minutes). Those tests are marked ``slow``.
+(about 1,700 tests each; several minutes). Those tests are marked ``slow``. The fast list runs in
+both configurations as part of the suite.
 
 Expected failures
 -----------------
 ``tests/device/opdb_expected_failures.txt`` lists every known failure, one line per test id
-(``check::op_name[.variant]``) followed by ``: reason``. A listed test that fails is reported as
+(``check::op_name[.variant]``, or ``ideal/check::...`` for a failure of the optical path only)
+followed by ``: reason``. A listed test that fails is reported as
 xfail; a listed test that passes is reported as XPASS (remove its line); a failure that is not
 listed fails the run.
 """
@@ -36,13 +43,17 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch_photonic  # noqa: F401  (before torch.testing._internal, pitfall 10)
+import torch_photonic as tp  # before torch.testing._internal: it lists devices at import
 from torch.testing._internal.common_methods_invocations import op_db
-
-pytestmark = pytest.mark.usefixtures("exact_mode")
 
 DEV = "photonic"
 FULL = os.environ.get("PHOTONIC_OPDB", "").lower() == "full"
+CONFIG = os.environ.get("PHOTONIC_OPDB_CONFIG", "")
+CONFIGS = (CONFIG,) if CONFIG else ("exact",) if FULL else ("exact", "ideal")
+if not set(CONFIGS) <= {"exact", "ideal"}:
+    raise ValueError(f"PHOTONIC_OPDB_CONFIG must be 'exact' or 'ideal', got {CONFIG!r}")
+# float32 rounding of the tile-by-tile accumulation of the optical path (rtol, atol)
+IDEAL_TOLERANCE = (1e-4, 1e-5)
 EXPECTED_FILE = Path(__file__).with_name("opdb_expected_failures.txt")
 
 FAST_OPS = {
@@ -116,15 +127,32 @@ _marks = [pytest.mark.slow] if FULL else []
 
 def _params(check: str, ops):
     out = []
-    for op in ops:
-        if check == "out" and not op.supports_out:
-            continue
-        test_id = f"{check}::{_full_name(op)}"
-        marks = list(_marks)
-        if test_id in EXPECTED:
-            marks.append(pytest.mark.xfail(reason=EXPECTED[test_id], strict=False))
-        out.append(pytest.param(op, id=_full_name(op), marks=marks))
+    for config in CONFIGS:
+        for op in ops:
+            if check == "out" and not op.supports_out:
+                continue
+            test_id = f"{check}::{_full_name(op)}"
+            marks = list(_marks)
+            reason = EXPECTED.get(test_id) or (EXPECTED.get(f"ideal/{test_id}") if config == "ideal" else None)
+            if reason:
+                marks.append(pytest.mark.xfail(reason=reason, strict=False))
+            out.append(pytest.param(op, config, id=f"{config}-{_full_name(op)}", marks=marks))
     return out
+
+
+@pytest.fixture
+def device_config(request):
+    """Runs the test with the device's products on ``config`` ('exact' or the 'ideal' preset)."""
+    config = request.node.callspec.params["config"]
+    with torch.photonic.set_config("exact" if config == "exact" else tp.preset("ideal")):
+        yield config
+
+
+def _tolerance(op, config):
+    tol = TOLERANCES.get(_full_name(op))
+    if config == "ideal":
+        tol = tuple(max(a, b) for a, b in zip(tol or (0.0, 0.0), IDEAL_TOLERANCE))
+    return tol
 
 
 # ---- moving samples -------------------------------------------------------------------------
@@ -221,7 +249,7 @@ def _call(fn, args, kwargs, seed):
     return result, error, {str(w.message) for w in caught}
 
 
-def _check_sample(op, sample, index, what):
+def _check_sample(op, sample, index, what, config="exact"):
     values = op.name not in UNINITIALISED
     cpu_input, cpu_args, cpu_kwargs = _clone_cpu(sample)
     dev_input, dev_args, dev_kwargs = _to_device(sample)
@@ -234,7 +262,7 @@ def _check_sample(op, sample, index, what):
     if dev_err is not None:
         raise AssertionError(f"{label}: photonic raised {type(dev_err).__name__}: {dev_err}") from dev_err
     device = DEV if _on_device((dev_input, dev_args, dev_kwargs)) else "cpu"
-    tol = TOLERANCES.get(_full_name(op))
+    tol = _tolerance(op, config)
     _assert_same(got, expected, label, values, device, tol)
     # mutated inputs end equal too
     if values:
@@ -252,22 +280,22 @@ def _samples(op, noncontiguous=False):
     return samples
 
 
-@pytest.mark.parametrize("op", _params("compare", OPS))
-def test_compare(op):
+@pytest.mark.parametrize("op,config", _params("compare", OPS))
+def test_compare(op, config, device_config):
     samples = _samples(op)
     if not samples:
-        pytest.skip("no float32 samples")
+        pytest.skip("the op has no float32 sample inputs in op_db")
     for i, sample in enumerate(samples):
-        _check_sample(op, sample, i, "compare")
+        _check_sample(op, sample, i, "compare", config)
 
 
-@pytest.mark.parametrize("op", _params("noncontig", OPS))
-def test_noncontig(op):
+@pytest.mark.parametrize("op,config", _params("noncontig", OPS))
+def test_noncontig(op, config, device_config):
     samples = _samples(op, noncontiguous=True)
     if not samples:
-        pytest.skip("no float32 samples")
+        pytest.skip("the op has no float32 sample inputs in op_db")
     for i, sample in enumerate(samples):
-        _check_sample(op, sample, i, "noncontig")
+        _check_sample(op, sample, i, "noncontig", config)
 
 
 def _outs_like(expected, device, empty):
@@ -276,8 +304,8 @@ def _outs_like(expected, device, empty):
     return tuple(_outs_like(e, device, empty) for e in expected)
 
 
-@pytest.mark.parametrize("op", _params("out", OPS))
-def test_out(op):
+@pytest.mark.parametrize("op,config", _params("out", OPS))
+def test_out(op, config, device_config):
     samples = _samples(op)
     checked = 0
     for i, sample in enumerate(samples):
@@ -302,21 +330,21 @@ def test_out(op):
             if dev_err is not None:
                 raise AssertionError(f"{label}: photonic raised {type(dev_err).__name__}: {dev_err}") from dev_err
             values = op.name not in UNINITIALISED
-            _assert_same(dev_out, cpu_out, label, values, tol=TOLERANCES.get(_full_name(op)))
+            _assert_same(dev_out, cpu_out, label, values, tol=_tolerance(op, config))
             for r, o in zip(_leaves(r_dev), _leaves(dev_out)):
                 assert r is o, f"{label}: out= did not return the out tensor itself"
             extra = dev_warn - cpu_warn
             assert not extra, f"{label}: photonic-only warnings {extra}"
             checked += 1
     if not checked:
-        pytest.skip("no sample with tensor results supports out=")
+        pytest.skip("no sample of this op returns tensors that accept out=")
 
 
 def test_expected_failures_file_is_well_formed():
     """Every listed id names an op of op_db and a check, with a reason."""
     names = {_full_name(op) for op in op_db}
     for test_id, reason in EXPECTED.items():
-        check, _, name = test_id.partition("::")
+        check, _, name = test_id.removeprefix("ideal/").partition("::")
         assert check in ("compare", "noncontig", "out"), test_id
         assert name in names, f"{test_id}: no such op in op_db"
         assert reason and reason != "listed", f"{test_id}: give a reason"

@@ -8,7 +8,7 @@ device arrives here with its device operands. What runs on the optics:
   through :func:`torch_photonic.optics.weight_product`, the same function ``convert()``'s layers
   call, so it is programmed into the one store of programmed weights (keyed weakly by the weight
   tensor, or by its storage for inference tensors, which track no views), with the same seeds and
-  ageing clock.
+  ageing clock. Weights marked with ``tp.keep_digital`` are multiplied on the host instead.
 * **Dynamic products** (``bmm``, ``baddbmm``: attention's ``Q K^T`` and ``P V``): both operands
   change every call, so PCM cannot hold them. ``config.dynamic.mode == "electronic"`` computes
   them on the host in float32; ``"optical"`` runs them through the optical kernel as volatile
@@ -27,7 +27,7 @@ from ..energy import events
 from ..hardware.config import HardwareConfig
 from ..optics import kernels
 from ..optics.product import expert_products, weight_product
-from ..optics.store import mix_seed
+from ..optics.store import mix_seed, store
 
 __all__ = ["handler_for", "weight_owner"]
 
@@ -62,7 +62,14 @@ def handler_for(config: HardwareConfig) -> Callable:
 
     def run_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         ha, hb = _C._host_alias(a), _C._host_alias(b)
-        y = weight_product(ha, weight_owner(b), hb.transpose(0, 1), config, op="mm")
+        owner = weight_owner(b)
+        if store.is_digital(owner):  # left digital (tp.keep_digital): the host's product
+            m, k = ha.shape
+            events.record_host("aten::mm", 2.0 * m * k * hb.shape[1],
+                               ha.nbytes + hb.nbytes + m * hb.shape[1] * ha.element_size(),
+                               module=store.row_name(store.name_of(owner)))
+            return torch.mm(ha, hb)
+        y = weight_product(ha, owner, hb.transpose(0, 1), config, op="mm")
         return y.to(ha.dtype)
 
     def run_grouped(a: torch.Tensor, b: torch.Tensor, offs: Optional[torch.Tensor]) -> torch.Tensor:

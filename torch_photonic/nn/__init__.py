@@ -2,8 +2,9 @@
 from .base import PhotonicModule
 from .convert import ConversionReport, convert
 from .experts import PhotonicExperts
-from .lifecycle import clear_programmed, label_parameters, photonic_modules, program, set_time
+from .lifecycle import (clear_programmed, keep_digital, label_parameters, photonic_modules,
+                        program, set_time)
 from .linear import PhotonicLinear
 
 __all__ = ["PhotonicModule", "PhotonicLinear", "PhotonicExperts", "ConversionReport", "convert",
-           "program", "set_time", "label_parameters", "photonic_modules", "clear_programmed"]
+           "program", "set_time", "keep_digital", "label_parameters", "photonic_modules", "clear_programmed"]

@@ -23,6 +23,7 @@ from ..hardware.resolve import resolve
 from .base import PhotonicModule
 from .experts import PhotonicExperts
 from .linear import PhotonicLinear
+from ..optics.store import store
 
 __all__ = ["convert", "ConversionReport"]
 
@@ -51,7 +52,7 @@ class ConversionReport:
                 f"{', '.join(self.excluded) or 'no convertible module'}")
 
 
-def _matches(name: str, patterns: Optional[Iterable[str]]) -> bool:
+def matches(name: str, patterns: Optional[Iterable[str]]) -> bool:
     if not patterns:
         return False
     if isinstance(patterns, str):
@@ -80,6 +81,7 @@ def convert(model: nn.Module, preset: Union[str, HardwareConfig, None] = None,
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert expects an nn.Module, got {type(model).__name__}")
     cfg = resolve(preset, **overrides)
+    store.label_module(model)  # weights named by their path, as on the device
     report = ConversionReport(preset=cfg.name)
     optical_params = set()
 
@@ -101,13 +103,15 @@ def convert(model: nn.Module, preset: Union[str, HardwareConfig, None] = None,
             if decided[id(mod)]:
                 swaps.append((name, mod, kind))
             continue
-        ok = not ((include is not None and not _matches(name, include))
-                  or _matches(name, exclude))
+        ok = not ((include is not None and not matches(name, include))
+                  or matches(name, exclude))
         decided[id(mod)] = ok
         if ok:
             swaps.append((name, mod, kind))
         else:
             report.excluded.append(name)
+            for p in mod.parameters(recurse=False):  # digital on the device too
+                store.keep_digital(p)
 
     made = {}
     for name, mod, kind in swaps:

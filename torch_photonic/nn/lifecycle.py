@@ -11,17 +11,19 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from ..optics.store import store
 from .base import PhotonicModule
+from .convert import matches
 from .experts import PhotonicExperts
 from .linear import PhotonicLinear
 
-__all__ = ["program", "set_time", "label_parameters", "photonic_modules", "clear_programmed"]
+__all__ = ["program", "set_time", "label_parameters", "photonic_modules", "clear_programmed",
+           "keep_digital"]
 
 
 def photonic_modules(model: nn.Module) -> Iterable[Tuple[str, PhotonicModule]]:
@@ -35,6 +37,25 @@ def label_parameters(model: nn.Module, prefix: str = "") -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     store.label_module(model, prefix)
+    return model
+
+
+def keep_digital(model: nn.Module, patterns: Sequence[str]) -> nn.Module:
+    """Keeps the weights of ``model``'s modules matching ``patterns`` (globs on module names, as
+    ``convert(exclude=...)``) digital on the ``photonic`` device: their products run on the host.
+    Returns ``model``. Raises ``ValueError`` if no module matches."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(patterns, str):
+        patterns = (patterns,)
+    hit = False
+    for name, mod in model.named_modules():
+        if name and matches(name, patterns):
+            for p in mod.parameters(recurse=False):
+                store.keep_digital(p)
+                hit = True
+    if not hit:
+        raise ValueError(f"patterns: no module of the model with parameters matches {list(patterns)}")
     return model
 
 

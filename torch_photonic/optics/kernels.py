@@ -73,7 +73,8 @@ class ProgrammedState:
             return self.weff
         if self._aged is None or self._aged_t != seconds:
             base = self.base_weight()
-            self.weff = None
+            if self._source is not None:  # t0 can be regenerated: hold only the aged copy
+                self.weff = None
             self._aged = None  # free before allocating the new one
             self._aged = _drift_raw(base, self, seconds)
             self._aged_t = seconds
@@ -85,7 +86,8 @@ def drift_active(cfg: HardwareConfig, seconds: float) -> bool:
     return seconds > p.drift_t0_s and (p.drift_nu != 0 or p.drift_nu_std != 0)
 
 
-def program(weight: torch.Tensor, config: HardwareConfig, seed: Optional[int] = None
+def program(weight: torch.Tensor, config: HardwareConfig, seed: Optional[int] = None,
+            keep_source: bool = True
             ) -> ProgrammedState:
     """Write ``weight`` ([out, in]) into PCM cells: quantise, map to levels, draw noise once."""
     if weight.dim() != 2:
@@ -94,7 +96,8 @@ def program(weight: torch.Tensor, config: HardwareConfig, seed: Optional[int] = 
     a = config.array
     weff, scales = _program_raw(weight, config, seed)
     st = ProgrammedState(weff=weff, scales=scales, config=config, seed=seed,
-                         _source=_alias(weight), _shape=tuple(weff.shape))
+                         _source=_alias(weight) if keep_source else None,
+                         _shape=tuple(weff.shape))
     st.cells_written = weff.numel() * a.cells_per_weight
     st.times_programmed = 1
     fs = config.converters.adc_full_scale

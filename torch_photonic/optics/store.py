@@ -78,6 +78,7 @@ class WeightStore:
         self._entries: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
         self._names: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
         self._ages: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
+        self._digital: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
         self._anonymous = itertools.count()
         self._default_age = 0.0
 
@@ -98,7 +99,10 @@ class WeightStore:
         with self._lock:
             name = self._names.get(weight)
             if name is None:
-                shape = "x".join(str(s) for s in weight.shape)
+                if isinstance(weight, torch.Tensor):
+                    shape = "x".join(str(s) for s in weight.shape)
+                else:  # a storage (inference tensors)
+                    shape = f"{weight.nbytes()} bytes"
                 name = f"weight#{next(self._anonymous)}[{shape}]"
                 self._names[weight] = name
             return name
@@ -107,6 +111,19 @@ class WeightStore:
     def row_name(weight_name: str) -> str:
         """The module a weight belongs to, as meter rows name it (``.weight`` dropped)."""
         return weight_name[:-len(".weight")] if weight_name.endswith(".weight") else weight_name
+
+    # ------------------------------------------------------------------ digital weights
+    def keep_digital(self, weight: torch.Tensor, digital: bool = True) -> None:
+        """Marks ``weight`` to be multiplied in the digital domain (on the host) by the device,
+        as ``convert()`` leaves its excluded modules digital."""
+        with self._lock:
+            if digital:
+                self._digital[weight] = True
+            else:
+                self._digital.pop(weight, None)
+
+    def is_digital(self, weight: Any) -> bool:
+        return bool(self._digital) and self._digital.get(weight, False)
 
     # ------------------------------------------------------------------ clock
     def set_age(self, seconds: float, weight: Optional[torch.Tensor] = None) -> None:
@@ -126,8 +143,13 @@ class WeightStore:
         return self._default_age
 
     # ------------------------------------------------------------------ programming
-    def _version(self, weight: torch.Tensor) -> Tuple[int, int]:
-        return (int(weight._version), int(weight.data_ptr()))
+    def _version(self, weight: Any) -> Tuple[int, int]:
+        """What tells a changed weight: its version counter and data pointer. Storages (the keys
+        of inference tensors, which count no versions) only have the pointer: an inference tensor
+        updated in place inside ``inference_mode`` is not seen as changed."""
+        if isinstance(weight, torch.Tensor) and not weight.is_inference():
+            return (int(weight._version), int(weight.data_ptr()))
+        return (-1, int(weight.data_ptr()))
 
     def entry(self, weight: torch.Tensor, matrix: torch.Tensor, config: HardwareConfig,
               expert: Optional[int] = None) -> _Entry:
@@ -146,7 +168,9 @@ class WeightStore:
             name = self.name_of(weight)
             writes = 1 if old is None else old.writes + 1
             seed = mix_seed(config.seed, name_seed(name), *key[0][0:1], *key[0][1], writes - 1)
-            state = kernels.program(matrix, config, seed)
+            # A storage key (inference tensors) must not be kept alive by its own state.
+            state = kernels.program(matrix, config, seed,
+                                    keep_source=isinstance(weight, torch.Tensor))
             entry = _Entry(state=state, version=version, writes=writes)
             if old is not None:
                 state.cells_written += old.state.cells_written
