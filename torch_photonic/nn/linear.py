@@ -69,7 +69,10 @@ class PhotonicLinear(PhotonicModule):
             raise ValueError(f"{self.photonic_name or 'PhotonicLinear'}: input shape "
                              f"{tuple(x.shape)} does not match weight shape "
                              f"{tuple(self.weight.shape)} (in_features={self.in_features})")
-        x2 = x.detach().reshape(-1, self.in_features)
+        rows = 1
+        for d in x.shape[:-1]:
+            rows *= d
+        x2 = x.detach().reshape(rows, self.in_features)
         if x2.device.type != "cpu":
             x2 = x2.to("cpu")
         bias = None if self.bias is None else self.bias.detach().to("cpu")
