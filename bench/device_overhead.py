@@ -8,7 +8,7 @@ interleaved blocks, and the minimum per-call time over the blocks is reported. T
 exact mode (the matmul entry computes the float product on host aliases), so the ratios are
 the emulator's own overhead: the matmul entry, the alias fallback and the dispatcher.
 
-Targets (issue 3): Linear <= 1.05x, fallback ops <= 1.3x for tensors of 64x1024 and up, a small
+Targets (the overhead the device emulation may add over the CPU): Linear <= 1.05x, fallback ops <= 1.3x for tensors of 64x1024 and up, a small
 GPT-2-shaped model forward <= 1.25x.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@
 
 Rows: layer shape, batch; columns: nn.Linear time, photonic noise-off time and ratio (exact
 path: noise, drift and converter rounding off), photonic noise-on time and ratio (the preset as
-is: level rounding, programming noise, DAC, read noise, ADC). Targets (issue 5): noise off <= 1.2x
+is: level rounding, programming noise, DAC, read noise, ADC). Targets (the speed and memory budget of PhotonicLinear): noise off <= 1.2x
 at batch >= 64, noise on <= 3x, <= 8 bytes per programmed weight, <= 20 ns per weight to program
 or to age.
 """

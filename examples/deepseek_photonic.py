@@ -1,4 +1,4 @@
-"""Acceptance example (issue 7): a DeepSeek-style model generating on the emulated glass chip.
+"""Acceptance example: a DeepSeek-style model generating on the emulated glass chip.
 
 A tiny DeepSeek-V3-structured model (transformers' DeepseekV3ForCausalLM: MLA attention with
 low-rank q/kv, a dense first layer, 8 routed experts top-2 + 1 shared; random weights, seed 0)

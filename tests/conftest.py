@@ -2,7 +2,8 @@
 
 ``torch_photonic`` is imported here, before any test module can import
 ``torch.testing._internal``: ``common_device_type`` computes its device list at import time,
-so the backend must already be registered (pitfall 10 of the PrivateUse1 research note).
+so the backend must already be registered, or ``instantiate_device_type_tests`` never
+generates the photonic variants.
 """
 from __future__ import annotations
 

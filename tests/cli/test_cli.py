@@ -6,6 +6,9 @@ import sys
 
 import pytest
 
+from torch_photonic.cli import main
+from torch_photonic.hardware.presets import preset
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -20,21 +23,12 @@ def cli(*args, timeout=120):
 
 def cli_inproc(capsys, *args):
     """main() in this process (faster): returns (rc, stdout, stderr)."""
-    from torch_photonic.cli import main
     try:
         rc = main(list(args))
     except SystemExit as e:  # argparse errors
         rc = e.code
     out, err = capsys.readouterr()
     return rc, out, err
-
-
-def _tp_has(*names):
-    try:
-        import torch_photonic as tp
-    except ImportError:
-        return False
-    return all(hasattr(tp, n) for n in names)
 
 
 def test_help():
@@ -82,10 +76,7 @@ def test_report_not_a_report(capsys, tmp_path):
 
 
 def test_preset_file_missing_field(capsys, tmp_path):
-    if not _tp_has("preset", "HardwareConfig"):
-        pytest.skip("presets not landed")
-    import torch_photonic as tp
-    d = tp.preset("ideal").to_dict()
+    d = preset("ideal").to_dict()
     del d["pcm"]["levels"]
     f = tmp_path / "bad.json"
     f.write_text(json.dumps(d))
@@ -101,8 +92,6 @@ def test_run_cpu_json(capsys):
 
 
 def test_presets_json(capsys):
-    if not _tp_has("presets", "preset"):
-        pytest.skip("presets not landed")
     rc, out, err = cli_inproc(capsys, "presets", "--json")
     assert rc == 0, err
     rows = json.loads(out)
@@ -111,9 +100,20 @@ def test_presets_json(capsys):
 
 
 def test_plan_deepseek_v3_json(capsys):
-    if not _tp_has("plan", "preset"):
-        pytest.skip("plan not landed")
     rc, out, err = cli_inproc(capsys, "--json", "plan", "deepseek-v3")
     assert rc == 0, err
     p = json.loads(out)
     assert p["chips_needed"] >= 1 and p["params"] > 6e11
+
+
+def test_run_report_json_then_report_validate(capsys, tmp_path):
+    pytest.importorskip("jsonschema", reason="--validate checks the report against the JSON "
+                        "schema with jsonschema, not installed (pip install jsonschema)")
+    f = tmp_path / "meter.json"
+    rc, out, err = cli_inproc(capsys, "run", "--preset", "ideal", "--path", "convert",
+                              "--tokens", "1", "--report-json", str(f), "--strict")
+    assert rc == 0, err
+    assert "[ convert] top-1 agreement 1.000" in out
+    rc, out, err = cli_inproc(capsys, "report", str(f), "--validate")
+    assert rc == 0, err
+    assert out.strip()

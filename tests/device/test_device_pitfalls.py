@@ -49,7 +49,7 @@ def test_pitfall1_lazy_modules_and_hf_tie():
     lazy = nn.LazyLinear(4).to(DEV)
     y = lazy(torch.randn(2, 3, device=DEV))
     assert y.device.type == DEV and lazy.weight.shape == (4, 3)
-    transformers = pytest.importorskip("transformers")
+    transformers = pytest.importorskip("transformers", reason="the Hugging Face model needs transformers (pip install 'torch_photonic[models]')")
     cfg = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=16)
     model = transformers.GPT2LMHeadModel(cfg)
     assert model.lm_head.weight is model.transformer.wte.weight

@@ -1,5 +1,5 @@
-"""Energy model: hand computations from the presets' fields, scaling, and the PE §8 figures
-(shared/research/photonic_energy.md section 8)."""
+"""Energy model: hand computations from the presets' fields, scaling, and the bottom-up peak
+figures each preset was designed to (README "Peak efficiency")."""
 import math
 import warnings
 
@@ -76,7 +76,8 @@ def test_optical_energy_linear_in_batch(name):
     assert e1["adc"] > 0 and e1["dac"] > 0
 
 
-# PE §8 "Result, bottom-up [D]": core TOPS/W and full-utilisation throughput
+# The bottom-up design figures of each preset (README "Peak efficiency"): core TOPS/W and
+# full-utilisation throughput per tile.
 SECTION8 = {
     "glass-pcm-200mm": dict(tpw=800, tpw_mem=490, pops_per_tile=4.2),
     "silicon-photonic-128": dict(tpw=22, pops_per_tile=0.164),

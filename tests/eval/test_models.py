@@ -4,8 +4,10 @@ import copy
 import pytest
 import torch
 
-pytest.importorskip("transformers")
+pytest.importorskip("transformers", reason="the DeepSeek builders use transformers' DeepseekV3 "
+                    "classes (pip install 'torch_photonic[models]')")
 
+import torch_photonic as tp  # noqa: E402
 from torch_photonic.models import deepseek as M  # noqa: E402
 
 
@@ -93,17 +95,9 @@ def test_n_tokens_validated(tiny, prompt):
         M.greedy_generate(tiny, prompt, 0)
 
 
-# ------------------------------------------------------------------ parts landed elsewhere
-def _tp():
-    return pytest.importorskip("torch_photonic")
-
-
+# ------------------------------------------------------------------ on the emulated chip
 def test_convert_moves_routed_experts(tiny, prompt):
-    tp = _tp()
-    if not hasattr(tp, "convert") or not hasattr(tp, "preset"):
-        pytest.skip("tp.convert not landed")
-    out = tp.convert(copy.deepcopy(tiny), tp.preset("ideal"))
-    conv = out[0] if isinstance(out, tuple) else out
+    conv = tp.convert(copy.deepcopy(tiny), tp.preset("ideal"))
     left = [n for n, p in conv.named_parameters() if ".experts." in n and p.dim() == 3
             and type(dict(conv.named_modules())[n.rsplit(".", 1)[0]]).__name__ == "DeepseekV3Experts"]
     assert not left, f"routed experts left on the host: {left[:3]}"
@@ -113,12 +107,8 @@ def test_convert_moves_routed_experts(tiny, prompt):
 
 
 def test_photonic_ideal_matches_cpu(tiny, prompt):
-    tp = _tp()
-    if not hasattr(torch, "photonic") or not hasattr(tp, "preset"):
-        pytest.skip("photonic device not landed")
-    from torch_photonic.eval.acceptance import set_device_config
-    set_device_config(tp.preset("ideal"))
     dev = copy.deepcopy(tiny).to("photonic")
+    with torch.photonic.set_config(tp.preset("ideal")):  # restored afterwards
+        b = M.greedy_generate(dev, prompt, 8)
     a = M.greedy_generate(tiny, prompt, 8)
-    b = M.greedy_generate(dev, prompt, 8)
     assert torch.equal(a.tokens, b.tokens)

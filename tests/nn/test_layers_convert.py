@@ -205,7 +205,7 @@ def one_thread():
 
 
 def _tiny_dsv3(tie=False):
-    tr = pytest.importorskip("transformers")
+    tr = pytest.importorskip("transformers", reason="the Hugging Face model needs transformers (pip install 'torch_photonic[models]')")
     from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
     cfg = DeepseekV3Config(
         vocab_size=128, hidden_size=64, intermediate_size=128, moe_intermediate_size=32,

@@ -47,7 +47,7 @@ def test_matches_reference(case, name):
     fmt, scaling, rule, weight = case
     x = INPUTS[name]
     if weight and x.dim() < 2:
-        pytest.skip("128x128 weight blocks need 2 dims")
+        pytest.skip("weight=True quantizes 128x128 blocks, which need a tensor of at least 2 dims")
     assert_matches_reference(tp, x, fmt, scaling, rule, weight)
 
 

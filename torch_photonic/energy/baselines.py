@@ -1,11 +1,11 @@
 """GPU and accelerator baselines that the meter compares photonic work against.
 
-Data: ``torch_photonic/data/gpu_baselines.json``. Two kinds, never mixed:
+Data: ``torch_photonic/energy/data/gpu_baselines.json`` (each entry names its source). Two kinds, never mixed:
 
 * ``measured``: H100 SXM numbers measured by this project (NVML energy over GEMM and
-  decode-shaped GEMV loops, ``shared/research/gpu_energy_anchor.json``).
+  decode-shaped GEMV loops; docs/sources.md [h100-gemm]).
 * ``datasheet``: published peak throughput and board power (vendor [V] or third-party
-  estimates [E], ``shared/research/photonic_energy.md`` section 3). TFLOP/J = peak TFLOPS /
+  estimates [E]). TFLOP/J = peak TFLOPS /
   watts, an upper bound no real workload reaches (measured H100 decode sits ~300x below it).
 """
 from __future__ import annotations

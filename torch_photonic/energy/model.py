@@ -2,12 +2,12 @@
 
 Every function takes a :class:`torch_photonic.HardwareConfig` (or any object with the same
 groups and field names, see docs/design.md) and returns plain numbers; nothing here keeps
-state. The meter (``torch_photonic.meter``) turns producer events into calls to these
-functions. Sources for the model: ``shared/research/photonic_energy.md`` (cited below as
-"PE §n").
+state. The meter (:mod:`torch_photonic.energy.meter`) turns producer events into calls to these
+functions. Bracketed keys (``[zhu2024]``, ``[d-read-noise]``) cite entries of
+docs/sources.md.
 
-Model of one optical matrix product ``Y[m, n] = X[m, k] @ W[k, n]`` (PE §1, §7)
-------------------------------------------------------------------------------
+Model of one optical matrix product ``Y[m, n] = X[m, k] @ W[k, n]``
+------------------------------------------------------------------
 A tile holds ``array.tile_rows`` inputs (fan-in, K) x ``array.tile_cols`` outputs (N).
 The product occupies ``k_tiles = ceil(k / tile_rows)`` x ``n_tiles = ceil(n / tile_cols)``
 tiles; each of the ``m`` input rows makes one *tile pass* through each of them.
@@ -21,20 +21,21 @@ tiles; each of the ``m`` input rows makes one *tile pass* through each of them.
 * ``laser`` (per output conversion, optical power for that readout, raised by the total
   insertion loss ``optics.insertion_loss_db`` and divided by the wall-plug efficiency):
     - ``shot``:    E_conv = 2**(2*adc_bits) photons * h*c/wavelength * 10**(IL/10) / WPE
-                   (a b-bit readout needs ~2^(2b) photons; PE §6)
+                   (a b-bit readout needs ~2^(2b) photons; [d-read-noise])
     - ``lt_rule``: E_conv = P_sens * 10**(IL/10) * 2**adc_bits / WPE / clock_hz, with
                    P_sens = 10**(receiver_sensitivity_dbm/10) mW (Lightening-Transformer rule,
-                   P_laser = P_sens*10^(IL/10)*N_out*2^bits/WPE per tile; PE §2), i.e. the
+                   P_laser = P_sens*10^(IL/10)*N_out*2^bits/WPE per tile; [zhu2024]), i.e. the
                    tile laser power over one clock period, shared by its N_out outputs.
     - ``off``:     0.
   ``optics.waveguide_loss_db_per_cm`` is taken as already included in the total
-  ``insertion_loss_db`` (PE §8 gives "total IL"), so it is not added again.
+  ``insertion_loss_db`` (the presets give a total insertion loss, [d-laser]), so it is not
+  added again.
 * ``memory`` (activation traffic, on-chip SRAM): bits = m*k*dac_bits + m*n*adc_bits,
-  E = bits * host.sram_pj_per_bit * 1e-12 (PE §2 Memory row; reproduces the "≈490 TOPS/W with
-  SRAM" of PE §8).
+  E = bits * host.sram_pj_per_bit * 1e-12 (SRAM 0.10 pJ/bit, [zhu2024] from [cacti2009]; gives
+  the glass preset's ~490 TOPS/W with SRAM quoted in the README).
 * ``pcm_write`` (per PCM cell written): E = cells * pcm.write_energy_j,
-  t = ceil(cells / (pcm.parallel_writers * chips)) * pcm.write_time_s (PE §7: weight loads
-  add t_write x rows / parallel writers).
+  t = ceil(cells / (pcm.parallel_writers * chips)) * pcm.write_time_s (weight loads add
+  t_write x rows / parallel writers, one write driver per tile column: [d-write]).
 * ``host`` (ops run on the electronic host): E = flops * host.energy_per_flop_j +
   bytes * host.energy_per_byte_j.
 * ``kv`` (KV-cache traffic): E = bytes * 8 * host.tier_pj_per_bit[host.kv_tier] * 1e-12.
@@ -51,7 +52,7 @@ sub-nanosecond and ignored. Host and memory ops are assumed overlapped with the 
 time charged).
 
 Full utilisation: ``POPS = 2 * tile_rows * tile_cols * clock_hz * wdm * tiles_in_parallel *
-chips / 1e15`` (1 MAC = 2 ops, PE convention); TOPS/W from the per-MAC energy of a full tile.
+chips / 1e15`` (1 MAC = 2 ops); TOPS/W from the per-MAC energy of a full tile.
 
 ``claim`` mode: the vendor's ``claim.tops_per_watt`` and ``claim.pops`` applied to the op count
 (2 ops per MAC): E = 2*MACs / (tops_per_watt*1e12), t = 2*MACs / (pops*1e15). Claim mode
@@ -81,28 +82,30 @@ OPTICAL_COMPONENTS = ("laser", "dac", "adc", "memory")
 #: every component a meter reports, in report order ("claim" only in claim mode)
 COMPONENTS = ("laser", "dac", "adc", "memory", "claim", "pcm_write", "pcm_rewrite", "kv", "host")
 
-#: PE §6: "hard cap 1e4 TOPS/W at 8 b ... warn above it".
+#: A sanity bound at 8 bits: a bottom-up figure above 1e4 TOPS/W (0.2 fJ per MAC) is beyond what
+#: 10 fJ converters and shot-limited light ([d-read-noise]) allow, so :func:`peak` warns (it
+#: points at a wrong config, not at a result).
 PHYSICAL_LIMIT_TOPS_PER_WATT = 1e4
 
 #: Defaults used only when a config lacks a field (getattr with a default). Each is sourced.
 DEFAULTS: Dict[str, Any] = {
-    # tiles that fire in the same cycle: all tiles of the chip (PE §8 glass: 620 tiles x 4.2
-    # POPS/tile = 2600 POPS needs all of them at once).
+    # tiles that fire in the same cycle: all tiles of the chip (the glass claim of 2600 POPS
+    # holds only with every tile busy every cycle, [d-clock], [d-tiling]).
     "array.tiles_in_parallel": None,          # None -> array.tiles_per_chip
-    # one row of every tile written at once (PE §7 "t_write x rows / parallel writers").
+    # one row of every tile written at once: one write driver per tile column ([d-write]).
     "pcm.parallel_writers": None,             # None -> tiles_per_chip * tile_cols
-    # -25 dBm receiver sensitivity (LT photonic_crossbar.py, PE §2 laser sizing rule).
+    # -25 dBm receiver sensitivity (the Lightening-Transformer laser sizing rule, [zhu2024]).
     "optics.receiver_sensitivity_dbm": -25.0,
-    # C band, 1550 nm (PE §6 photon energy: 2^16 photons = 8.4 fJ at 8 b).
+    # C band, 1550 nm ([d-receiver]; photon energy: 2^16 photons = 8.4 fJ at 8 b).
     "optics.wavelength_m": 1.55e-6,
-    # measured H100 bf16 GEMM 0.9721 TFLOP/J -> 1.03 pJ/FLOP (gpu_energy_anchor.json [M]).
+    # measured H100 bf16 GEMM 0.9721 TFLOP/J -> 1.03 pJ/FLOP ([h100-gemm]).
     "host.energy_per_flop_j": 1.0 / 0.9721e12,
-    # DRAM 3.9 pJ/bit (LT/CACTI, PE §2) -> 31.2 pJ/byte.
+    # DRAM 3.9 pJ/bit ([zhu2024] from [cacti2009]) -> 31.2 pJ/byte.
     "host.energy_per_byte_j": 3.9e-12 * 8,
-    # SRAM 0.10 pJ/bit (LT/CACTI, PE §2).
+    # SRAM 0.10 pJ/bit ([zhu2024] from [cacti2009]).
     "host.sram_pj_per_bit": 0.10,
     "host.kv_tier": "hbm",
-    # SRAM 0.10, DRAM 3.9 (LT/CACTI), HBM2 3.9 (O'Connor MICRO'17): PE §2.
+    # SRAM 0.10, DRAM 3.9 ([zhu2024] from [cacti2009]), HBM2 3.9 ([oconnor2017]).
     # SSD ~143 pJ/bit [D]: an M.2 NVMe Gen4 drive draws 2-8 W reading
     # (storedbits.com/?p=134) at ~7 GB/s sequential: 8 W / 56 Gbit/s = 143 pJ/bit.
     "host.tier_pj_per_bit": {"sram": 0.10, "hbm": 3.9, "dram": 3.9, "ssd": 143.0},
@@ -298,7 +301,7 @@ def energy_per_mac(cfg: Any, include_memory: bool = False,
 def peak(cfg: Any, mode: str = "bottom_up", warn: bool = True) -> Dict[str, Any]:
     """Full-utilisation figures of a config.
 
-    ``bottom_up``: ``tops_per_watt`` (core: laser + converters, the figure PE §8 quotes),
+    ``bottom_up``: ``tops_per_watt`` (core: laser + converters, the figure the README quotes),
     ``tops_per_watt_with_memory`` (+ activation SRAM), ``pops`` (all chips, all parallel
     tiles), ``pops_per_tile``, ``fj_per_mac``. ``claim``: the vendor's figures (None without a
     claim). Warns (UserWarning) when bottom-up exceeds :data:`PHYSICAL_LIMIT_TOPS_PER_WATT`.
@@ -326,7 +329,7 @@ def peak(cfg: Any, mode: str = "bottom_up", warn: bool = True) -> Dict[str, Any]
         warnings.warn(
             f"{getattr(cfg, 'name', 'config')}: bottom-up {tpw:.3g} TOPS/W exceeds the "
             f"{PHYSICAL_LIMIT_TOPS_PER_WATT:.0e} TOPS/W physical limit (10 fJ converters, "
-            f"shot-limited light; shared/research/photonic_energy.md section 6)",
+            f"shot-limited light; see PHYSICAL_LIMIT_TOPS_PER_WATT)",
             UserWarning, stacklevel=2)
     return out
 

@@ -1,10 +1,10 @@
-"""The acceptance run of issue 7: a DeepSeek-style model generating on the emulated chip.
+"""The acceptance run: a DeepSeek-style model generating on the emulated chip.
 
 :func:`run_deepseek` builds a DeepSeek-V3-structured model (random weights, fixed seed), runs
 greedy generation three ways, and measures each against full precision:
 
 * ``cpu``: full precision on the CPU (the reference);
-* ``convert``: ``tp.convert(model, preset)`` on the CPU (photonic layers, fused experts included);
+* ``convert``: ``convert(model, preset)`` on the CPU (photonic layers, fused experts included);
 * ``photonic``: ``torch.photonic.set_config(preset)`` then ``model.to("photonic")`` (every
   ``mm``/``addmm``/``bmm``/``_grouped_mm`` goes through the device's optical matmul entry).
 
@@ -12,79 +12,52 @@ For each emulated path it reports top-1 agreement and logits cosine vs full prec
 per generated token by component, TOPS/W, the chips the model needs, the GPU comparison, and
 the tokens routed to each expert. ``examples/deepseek_photonic.py`` and ``torch-photonic run``
 print it; it is a library function so both stay thin.
-
-Parts of torch_photonic are imported lazily: the ``cpu`` path needs only transformers.
 """
 from __future__ import annotations
 
 import copy
-import os
+import dataclasses
 import time
 from typing import Any, Dict, Optional, Sequence
-
-import torch
 
 from ..device.module import set_config
 from ..energy.meter import meter
 from ..energy.plan import plan
+from ..energy.report import fmt_j
 from ..hardware.resolve import resolve
 from ..models import deepseek as M
-from ..nn.convert import convert
+from ..nn.convert import ConversionReport, convert
 from ..nn.lifecycle import label_parameters
 
-__all__ = ["PATHS", "run_deepseek", "format_run", "set_device_config"]
+__all__ = ["PATHS", "run_deepseek", "format_run"]
 
 PATHS = ("cpu", "convert", "photonic")
 
 
-def set_device_config(cfg) -> None:
-    """Select the config the ``photonic`` device's matmul entry uses."""
-    set_config(cfg)
-
-
-def _convert(model, cfg):
-    out = convert(model, cfg)
-    report = None
-    if isinstance(out, tuple):
-        out, report = out[0], (out[1] if len(out) > 1 else None)
-    if report is None:
-        report = getattr(out, "photonic_report", None) or getattr(out, "convert_report", None)
-    return out, _report_dict(report)
-
-
-def _report_dict(report) -> Optional[Dict[str, Any]]:
-    """convert's ConversionReport as plain data (moved / left parameters)."""
-    if report is None or isinstance(report, dict):
-        return report
-    if hasattr(report, "to_dict"):
-        return report.to_dict()
-    d: Dict[str, Any] = dict(summary=str(report))
-    for k in ("preset", "converted", "excluded", "params_optical", "params_digital",
-              "digital_params", "params_total", "optical_fraction"):
-        if hasattr(report, k):
-            v = getattr(report, k)
-            d[k] = list(v) if isinstance(v, (list, tuple)) else v
-    return d
+def _report_dict(report: ConversionReport) -> Dict[str, Any]:
+    """convert's report as plain data: its fields, totals and a one-line summary."""
+    return dict(dataclasses.asdict(report), params_total=report.params_total,
+                optical_fraction=report.optical_fraction, summary=str(report))
 
 
 def _measure(model, ids, tokens, cfg, ref, gpu, progress, label):
-    with meter(cfg) as meter, M.expert_counts(model) as ec:
+    with meter(cfg) as energy_meter, M.expert_counts(model) as ec:
         res = M.greedy_generate(model, ids, tokens, progress=progress)
     cmp = M.compare_generations(ref, res)
     cmp.update(M.teacher_forced(model, ref))  # outside the meter: not charged
-    per_tok = meter.per_token(tokens)
-    breakdown = {k: v / tokens for k, v in meter.breakdown().items()}
-    cap = meter.capacity(tokens)
+    per_tok = energy_meter.per_token(tokens)
+    breakdown = {k: v / tokens for k, v in energy_meter.breakdown().items()}
+    cap = energy_meter.capacity(tokens)
     try:
-        gpu_cmp = meter.compare(gpu)
-    except Exception as e:  # noqa: BLE001 - a missing baseline should not sink the run
+        gpu_cmp = energy_meter.compare(gpu)
+    except ValueError as e:  # an unknown GPU name should not sink the run
         gpu_cmp = dict(error=f"{type(e).__name__}: {e}")
     return dict(path=label, tokens=res.tokens[0].tolist(), seconds=res.seconds, **cmp,
                 joules_per_token=per_tok.get("joules"), per_token=per_tok,
-                joules_per_token_by_component=breakdown, tops_per_watt=meter.tops_per_watt,
+                joules_per_token_by_component=breakdown, tops_per_watt=energy_meter.tops_per_watt,
                 chips_needed=cap.get("chips_needed"), capacity=cap, gpu=gpu_cmp,
                 tokens_per_expert=ec.total().tolist(), tokens_per_expert_by_layer=ec.to_dict(),
-                meter=meter)
+                meter=energy_meter)
 
 
 def run_deepseek(model: str = "deepseek-tiny", preset: Any = "glass-pcm-200mm", tokens: int = 32,
@@ -95,9 +68,9 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = "glass-pcm-200mm", 
     """Run the acceptance example; returns a dict (``results[path]`` per path).
 
     ``paths`` picks among ``cpu`` (always run: it is the reference), ``convert`` and
-    ``photonic``. With ``strict=False`` a path that fails (e.g. a part not built) is recorded
-    as ``{"error": ...}`` and the others still run. ``plot`` / ``report_json`` write the meter of
-    the last emulated path that ran.
+    ``photonic``. With ``strict=False`` a path that fails (e.g. a preset whose number format
+    the optical kernel rejects) is recorded as ``{"error": ...}`` and the others still run.
+    ``plot`` / ``report_json`` write the meter of the last emulated path that ran.
     """
     if tokens < 1:
         raise ValueError(f"tokens must be >= 1, got {tokens}")
@@ -118,31 +91,22 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = "glass-pcm-200mm", 
                                  tokens_per_expert=ec.total().tolist())
     cfg = None
     if any(p != "cpu" for p in paths):
-        try:
-            cfg = resolve(preset)
-            out["preset"] = cfg.name
-        except Exception as e:  # noqa: BLE001
-            if strict or isinstance(e, (ValueError, FileNotFoundError)):
-                raise
-            out["preset_error"] = f"{type(e).__name__}: {e}"
-    if cfg is not None:
-        try:
-            out["plan"] = plan(ref_model, cfg)
-        except Exception as e:  # noqa: BLE001
-            out["plan"] = dict(error=f"{type(e).__name__}: {e}")
+        cfg = resolve(preset)
+        out["preset"] = cfg.name
+        out["plan"] = plan(ref_model, cfg)
     last_meter = None
     for path in paths:
-        if path == "cpu" or cfg is None:
+        if path == "cpu":
             continue
         try:
             if path == "convert":
-                m, report = _convert(copy.deepcopy(ref_model), cfg)
-                r = _measure(m.eval(), ids, tokens, cfg, ref, gpu, progress, path)
-                r["convert_report"] = report
+                m = convert(copy.deepcopy(ref_model), cfg).eval()
+                r = _measure(m, ids, tokens, cfg, ref, gpu, progress, path)
+                r["convert_report"] = _report_dict(m.photonic_report)
             else:
                 m = copy.deepcopy(ref_model).to("photonic")
                 label_parameters(m)
-                with torch.photonic.set_config(cfg):  # restored afterwards
+                with set_config(cfg):  # restored afterwards
                     r = _measure(m, ids, tokens, cfg, ref, gpu, progress, path)
             last_meter = r.pop("meter")
             out["results"][path] = r
@@ -161,25 +125,15 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = "glass-pcm-200mm", 
     return out
 
 
-def _fmt_j(x) -> str:
-    try:
-        from ..energy.report import fmt_j
-        return fmt_j(x)
-    except Exception:  # noqa: BLE001
-        return "n/a" if x is None else f"{x:.4g} J"
-
-
 def format_run(out: Dict[str, Any]) -> str:
     """Human-readable summary of :func:`run_deepseek`'s result."""
     lines = [f"model {out['model']} ({out['params'] / 1e6:.2f} M params, experts via "
              f"{out['experts_implementation']}), {out['n_tokens']} greedy tokens after a "
              f"{len(out['prompt'])}-token prompt; preset {out.get('preset', '-')}"]
-    if "preset_error" in out:
-        lines.append(f"  preset unavailable: {out['preset_error']}")
-    plan = out.get("plan")
-    if plan and "error" not in plan:
-        lines.append(f"  plan: {plan.get('weights', 0) / 1e6:.2f} M optical weights, "
-                     f"{plan.get('cells_needed')} cells, chips needed {plan.get('chips_needed')}")
+    capacity = out.get("plan")
+    if capacity:
+        lines.append(f"  plan: {capacity.get('weights', 0) / 1e6:.2f} M optical weights, "
+                     f"{capacity.get('cells_needed')} cells, chips needed {capacity.get('chips_needed')}")
     for path, r in out["results"].items():
         if "error" in r:
             lines.append(f"[{path:>8}] not run: {r['error']}")
@@ -194,9 +148,9 @@ def format_run(out: Dict[str, Any]) -> str:
         if path == "cpu":
             lines.append(f"           tokens {r['tokens']}")
             continue
-        lines.append(f"           J/token {_fmt_j(r['joules_per_token'])}  TOPS/W "
+        lines.append(f"           J/token {fmt_j(r['joules_per_token'])}  TOPS/W "
                      f"{r['tops_per_watt']:.4g}  chips needed {r['chips_needed']}")
-        comp = "  ".join(f"{k} {_fmt_j(v)}" for k, v in r["joules_per_token_by_component"].items())
+        comp = "  ".join(f"{k} {fmt_j(v)}" for k, v in r["joules_per_token_by_component"].items())
         lines.append(f"           by component (per token): {comp}")
         g = r.get("gpu") or {}
         if "error" in g:
@@ -209,14 +163,11 @@ def format_run(out: Dict[str, Any]) -> str:
         lines.append(f"           tokens per expert (all layers): {r['tokens_per_expert']}")
         if r.get("convert_report"):
             rep = r["convert_report"]
-            if "summary" in rep:
-                lines.append(f"           {rep['summary']}")
-                dp = rep.get("digital_params") or []
-                if dp:
-                    lines.append(f"           digital parameters ({len(dp)}): {', '.join(dp[:6])}"
-                                 f"{', ...' if len(dp) > 6 else ''}")
-            else:
-                lines.append(f"           convert: {rep}")
+            lines.append(f"           {rep['summary']}")
+            dp = rep["digital_params"]
+            if dp:
+                lines.append(f"           digital parameters ({len(dp)}): {', '.join(dp[:6])}"
+                             f"{', ...' if len(dp) > 6 else ''}")
     if out.get("plot"):
         lines.append(f"plot written to {out['plot']}")
     lines.append(f"total {out['seconds']:.1f} s")

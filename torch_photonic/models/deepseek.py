@@ -7,7 +7,8 @@ routed experts stored as fused 3-D parameters) without any download.
 * :func:`tiny_deepseek_config` / :func:`build_deepseek`: the verified tiny configuration.
 * :data:`MODELS` / :func:`get_model_config`: built-in configurations by name. ``deepseek-v3`` is
   the full-size model (about 671 B parameters): build it only on the meta device
-  (:func:`build_deepseek` with ``device="meta"``), e.g. for ``tp.plan``.
+  (:func:`build_deepseek` with ``device="meta"``), e.g. for the capacity plan
+  (:func:`torch_photonic.energy.plan.plan`).
 * :func:`greedy_generate`: greedy decoding that returns the tokens and the per-step logits, for
   top-1 agreement and logits cosine between two runs.
 

