@@ -61,12 +61,14 @@ from dataclasses import dataclass
 
 import torch
 
+from ..hardware.names import QUANT_FORMATS, SCALE_RULES, SCALINGS
+
 __all__ = ["QuantizedTensor", "quantize", "dequantize", "fake_quantize", "formats", "scalings",
            "scale_rules"]
 
-_FORMATS = ("fp8_e4m3", "fp8_e5m2", "fp4_e2m1")
-_SCALINGS = ("none", "tensor", "channel", "mx", "nvfp4", "block128", "block128_ue8m0")
-_RULES = ("floor", "rceil")
+_FORMATS = QUANT_FORMATS
+_SCALINGS = SCALINGS
+_RULES = SCALE_RULES
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
