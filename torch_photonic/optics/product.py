@@ -76,9 +76,11 @@ def weight_product(x: torch.Tensor, weight: torch.Tensor, matrix: torch.Tensor,
     if not x.is_contiguous():
         x = x.contiguous()
     bad_rows = x_bad = None
-    finite = torch.isfinite(x).all(dim=1)
-    if not bool(finite.all()):
-        bad_rows = (~finite).nonzero().flatten()
+    if not bool(torch.isfinite(x.sum(dim=1)).all()):  # one read of x; rows confirmed below
+        bad_rows = (~torch.isfinite(x).all(dim=1)).nonzero().flatten()
+    if bad_rows is not None and bad_rows.numel() == 0:  # only large sums overflowed
+        bad_rows = None
+    if bad_rows is not None:
         x_bad = x[bad_rows]
         x = x.clone()
         x[bad_rows] = 0.0
