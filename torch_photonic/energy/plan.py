@@ -63,9 +63,10 @@ def _active_fraction(model: Any) -> float:
     return 1.0
 
 
-def plan(model: Any, preset: Any = "glass-pcm-200mm", *,
+def plan(model: Any, preset: Any = None, *,
          active_fraction: Optional[float] = None, **overrides) -> Dict[str, Any]:
-    """Cells, tiles, chips and area a model needs on ``preset`` (a name or HardwareConfig).
+    """Cells, tiles, chips and area a model needs on ``preset`` (any spec of ``resolve``; default
+    the default preset).
 
     ``active_fraction`` (default from ``model.config``: top_k / n_experts) is the share of
     routed-expert weights one decoded token reads.

@@ -24,6 +24,7 @@ from ..device.module import set_config
 from ..energy.meter import meter
 from ..energy.plan import plan
 from ..energy.report import fmt_j
+from ..hardware.names import DEFAULT_PRESET
 from ..hardware.resolve import resolve
 from ..models import deepseek as M
 from ..nn.convert import ConversionReport, convert
@@ -60,7 +61,7 @@ def _measure(model, ids, tokens, cfg, ref, gpu, progress, label):
                 meter=energy_meter)
 
 
-def run_deepseek(model: str = "deepseek-tiny", preset: Any = "glass-pcm-200mm", tokens: int = 32,
+def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tokens: int = 32,
                  paths: Sequence[str] = PATHS, prompt_len: int = 12, seed: int = 0,
                  experts_implementation: str = "grouped_mm", gpu: str = "h100",
                  plot: Optional[str] = None, report_json: Optional[str] = None,
