@@ -4,6 +4,8 @@
 // so there is no per-element dispatch. Work is split over blocks/rows with at::parallel_for.
 #include "quant/quantize.h"
 
+#include "quant/names.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -15,10 +17,6 @@ namespace photonic {
 namespace quant {
 
 namespace {
-
-constexpr const char* kFormatNames = "fp8_e4m3, fp8_e5m2, fp4_e2m1";
-constexpr const char* kScalingNames = "none, tensor, channel, mx, nvfp4, block128, block128_ue8m0";
-constexpr const char* kRuleNames = "floor, rceil";
 
 enum class Op : uint8_t { None, Div, Mul };
 
@@ -227,8 +225,7 @@ struct Sink {
 };
 
 [[noreturn]] void fail_nonfinite(const Plan& p) {
-  static const char* names[] = {"none", "tensor", "channel", "mx", "nvfp4", "block128", "block128_ue8m0"};
-  TORCH_CHECK_VALUE(false, "x: contains NaN or Inf; scaling='", names[int(p.s)],
+  TORCH_CHECK_VALUE(false, "x: contains NaN or Inf; scaling='", name_of(kScalings, p.s),
                     "' computes its scales from the absolute maximum, which must be finite "
                     "(only scaling='none' casts non-finite values)");
   abort();
@@ -358,28 +355,20 @@ at::Tensor to_f32(const at::Tensor& x, const char* argname) {
 
 // ---- names ------------------------------------------------------------------------------------
 
+// Names come from the tables of quant/names.h, which _C._quant_names() also lists.
 Format parse_format(const std::string& n) {
-  if (n == "fp8_e4m3") return Format::E4M3;
-  if (n == "fp8_e5m2") return Format::E5M2;
-  if (n == "fp4_e2m1") return Format::E2M1;
-  TORCH_CHECK_VALUE(false, "format: unknown format '", n, "'; valid formats: ", kFormatNames);
+  if (const auto* e = find_name(kFormats, n)) return e->value;
+  TORCH_CHECK_VALUE(false, "format: unknown format '", n, "'; valid formats: ", joined_names(kFormats));
   abort();
 }
 Scaling parse_scaling(const std::string& n) {
-  if (n == "none") return Scaling::None;
-  if (n == "tensor") return Scaling::Tensor;
-  if (n == "channel") return Scaling::Channel;
-  if (n == "mx") return Scaling::MX;
-  if (n == "nvfp4") return Scaling::NVFP4;
-  if (n == "block128") return Scaling::Block128;
-  if (n == "block128_ue8m0") return Scaling::Block128UE8M0;
-  TORCH_CHECK_VALUE(false, "scaling: unknown scaling '", n, "'; valid scalings: ", kScalingNames);
+  if (const auto* e = find_name(kScalings, n)) return e->value;
+  TORCH_CHECK_VALUE(false, "scaling: unknown scaling '", n, "'; valid scalings: ", joined_names(kScalings));
   abort();
 }
 Rule parse_rule(const std::string& n) {
-  if (n == "floor") return Rule::Floor;
-  if (n == "rceil") return Rule::RCeil;
-  TORCH_CHECK_VALUE(false, "scale_rule: unknown scale rule '", n, "'; valid rules: ", kRuleNames);
+  if (const auto* e = find_name(kRules, n)) return e->value;
+  TORCH_CHECK_VALUE(false, "scale_rule: unknown scale rule '", n, "'; valid rules: ", joined_names(kRules));
   abort();
 }
 

@@ -76,11 +76,6 @@ void reset_peak_memory_stats() { g_peak.store(g_allocated.load()); }
 void set_memory_limit(int64_t bytes) { g_limit.store(bytes > 0 ? bytes : 0); }
 int64_t memory_limit() { return g_limit.load(); }
 
-void check_device_index(c10::DeviceIndex index) {
-  TORCH_CHECK(index == -1 || index == 0, "photonic device index ", static_cast<int>(index),
-              " is out of range: there is 1 photonic device, use 'photonic' or 'photonic:0'");
-}
-
 }  // namespace photonic
 
 REGISTER_ALLOCATOR(c10::DeviceType::PrivateUse1, &photonic::g_allocator);

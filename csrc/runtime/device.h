@@ -1,5 +1,7 @@
 // The photonic device runtime: one device (index 0) whose memory is host memory.
-// Shared by the allocator, the aten registrations, the fallback and the kernels.
+// Shared by the allocator, the aten registrations, the fallback and the kernels. The PyTorch
+// side of the runtime registers itself from its own files: guard.cpp (device guard), hooks.cpp
+// (PrivateUse1 hooks), allocator.cpp (REGISTER_ALLOCATOR).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -15,7 +17,7 @@ constexpr c10::DispatchKey kDispatchKey = c10::DispatchKey::PrivateUse1;
 inline c10::Device device0() { return c10::Device(kDeviceType, 0); }
 inline bool is_photonic(const at::Tensor& t) { return t.defined() && t.device().type() == kDeviceType; }
 
-// Throws a clear error for any index but 0 (there is one emulated device).
+// Throws a clear error for any index but 0 (there is one emulated device). (device.cpp)
 void check_device_index(c10::DeviceIndex index);
 
 // ---- memory (allocator.cpp) ----
@@ -42,7 +44,9 @@ void sync_mutated_alias(const at::Tensor& dev, const at::Tensor& alias, const vo
 // Error in the style of PyTorch's cuda/cpu mismatch when tensors of `op` are on both devices.
 [[noreturn]] void throw_device_mismatch(const std::string& op, c10::Device a, c10::Device b);
 
-// ---- random numbers (hooks.cpp) ----
+// ---- random numbers (generator.cpp) ----
+// The device's default generator, and fresh ones (torch.Generator("photonic")).
 at::Generator& default_generator();
+at::Generator new_generator();
 
 }  // namespace photonic

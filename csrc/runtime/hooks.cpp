@@ -1,22 +1,12 @@
-// PrivateUse1 hooks and the default random generator of the photonic device.
+// The PrivateUse1 hooks of the photonic device: availability, the current device, generators
+// (generator.cpp), pinned memory and storage resizing.
 #include "runtime/device.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/detail/PrivateUse1HooksInterface.h>
 #include <c10/core/CPUAllocator.h>
 
 namespace photonic {
 namespace {
-
-// The CPU generator (mt19937 + Philox offsets) relabelled as a photonic device generator.
-// CPU kernels only accept CPU generators, so the fallback lends its state to a CPU generator
-// for the duration of a random op (see fallback.cpp).
-struct DeviceGenerator final : at::CPUGeneratorImpl {
-  explicit DeviceGenerator(uint64_t seed = c10::default_rng_seed_val) : at::CPUGeneratorImpl(seed) {
-    device_ = device0();
-    key_set_ = c10::DispatchKeySet(kDispatchKey);
-  }
-};
 
 struct Hooks final : at::PrivateUse1HooksInterface {
   bool isBuilt() const override { return true; }
@@ -36,7 +26,7 @@ struct Hooks final : at::PrivateUse1HooksInterface {
   }
   at::Generator getNewGenerator(c10::DeviceIndex index) const override {
     check_device_index(index);
-    return at::make_generator<DeviceGenerator>();
+    return new_generator();
   }
   c10::Device getDeviceFromPtr(void*) const override { return device0(); }
   bool isPinnedPtr(const void*) const override { return false; }
@@ -58,14 +48,4 @@ struct RegisterHooks {
 RegisterHooks g_register_hooks;
 
 }  // namespace
-
-at::Generator& default_generator() {
-  static at::Generator gen = [] {
-    auto g = at::make_generator<DeviceGenerator>();
-    g.set_current_seed(c10::default_rng_seed_val);
-    return g;
-  }();
-  return gen;
-}
-
 }  // namespace photonic

@@ -1,5 +1,5 @@
-// Python bindings are contributed by each part of the extension through a static registrar,
-// so that adding a file never means editing module.cpp.
+// Python bindings are contributed by the files of csrc/python/ (one per area) through a static
+// registrar, so that adding a file never means editing module.cpp.
 #pragma once
 #include <torch/extension.h>
 

@@ -1,5 +1,6 @@
-// The extension's single Python module. Each part of csrc/ adds its functions with PHOTONIC_BIND.
-#include "bindings.h"
+// The extension's single Python module. Each binding file in csrc/python/ adds its functions
+// with PHOTONIC_BIND, so adding a file never means editing this one.
+#include "python/bindings.h"
 
 namespace photonic {
 std::vector<Binder>& binders() {

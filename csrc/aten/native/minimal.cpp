@@ -1,7 +1,9 @@
-// The minimal aten contract of a PrivateUse1 device (PyTorch 2.13): factories, copies, views
-// with CPU-only kernels, storage (re)assignment, and the pieces the research note found missing
-// in practice (../shared/research/privateuse1.md sections 1-2).
-#include "aten/fallback.h"
+// Kernel bodies of the minimal aten contract of a PrivateUse1 device (registered in
+// aten/register_minimal.cpp): factories, storage (re)assignment, copies between cpu and photonic,
+// the shallow-copy rule, convolution (the *_overrideable forms a PrivateUse1 device is sent to)
+// and the fused RNN cells, which only have CUDA kernels upstream.
+#include "aten/native/minimal.h"
+
 #include "runtime/device.h"
 
 #include <ATen/EmptyTensor.h>
@@ -9,20 +11,17 @@
 #include <ATen/ops/as_strided_native.h>
 #include <ATen/ops/resize_native.h>
 #include <ATen/ops/set_native.h>
-#include <ATen/ops/unfold_native.h>
-#include <ATen/ops/view_as_complex_native.h>
-#include <ATen/ops/view_as_real_native.h>
-#include <ATen/ops/view_native.h>
-#include <ATen/ops/_reshape_alias_native.h>
 #include <c10/core/CPUAllocator.h>
-#include <torch/library.h>
 
 namespace photonic {
+namespace native {
 namespace {
 
 void check_factory_device(std::optional<c10::Device> device) {
   if (device.has_value()) check_device_index(device->index());
 }
+
+}  // namespace
 
 at::Tensor empty_memory_format(c10::IntArrayRef size, std::optional<c10::ScalarType> dtype,
                                std::optional<c10::Layout> layout, std::optional<c10::Device> device,
@@ -69,7 +68,7 @@ at::Tensor& set_empty(at::Tensor& self) {
 }
 
 // Copies between cpu and photonic, and within photonic: a CPU copy between host aliases. The
-// conj/neg bits ride on the aliases, so the CPU copy resolves them (pitfall 2 of the note).
+// conj/neg bits ride on the aliases, so the CPU copy resolves them.
 at::Tensor copy_from(const at::Tensor& self, const at::Tensor& dst, bool non_blocking) {
   const bool ok = (self.device().is_cpu() || is_photonic(self)) && (dst.device().is_cpu() || is_photonic(dst));
   TORCH_CHECK(ok, "photonic: cannot copy from ", self.device(), " to ", dst.device(),
@@ -91,7 +90,7 @@ at::Tensor copy_from_and_resize(const at::Tensor& self, const at::Tensor& dst) {
 
 bool has_compatible_shallow_copy_type(const at::Tensor& self, const at::Tensor& from) {
   // Dense host-memory tensors of cpu and photonic can swap .data without new Parameters
-  // (pitfall 1: otherwise Module.to() unties tied weights and breaks lazy modules).
+  // (otherwise Module.to() unties tied weights and breaks lazy modules).
   auto dense = [](const at::Tensor& t) {
     return t.layout() == c10::kStrided && (t.device().is_cpu() || is_photonic(t));
   };
@@ -118,10 +117,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> convolution_backward(
           adopt_host_result(std::move(std::get<2>(r)))};
 }
 
-// Fused RNN cells (pitfall 4): torch routes LSTM/GRU cells of non-CPU devices through
+// Fused RNN cells: torch routes LSTM/GRU cells of non-CPU devices through
 // _thnn_fused_{lstm,gru}_cell, which have CUDA kernels only, so the host fallback cannot run
 // them. These are the CUDA kernels' formulas on host aliases, with the same workspace layouts
 // (LSTM: activated gates [i, f, g, o]; GRU: [r, z, n, hn, hx]) so autograd's formulas apply.
+namespace {
 at::Tensor gates_sum(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& ba,
                      const std::optional<at::Tensor>& bb) {
   at::Tensor g = host_alias(a) + host_alias(b);
@@ -129,6 +129,7 @@ at::Tensor gates_sum(const at::Tensor& a, const at::Tensor& b, const std::option
   if (bb.has_value() && bb->defined()) g.add_(host_alias(*bb));
   return g;
 }
+}  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_lstm_cell(
     const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
@@ -199,40 +200,5 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_gru
           adopt_host_result(std::move(grad_hidden_bias))};
 }
 
-}  // namespace
+}  // namespace native
 }  // namespace photonic
-
-TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
-  m.impl("empty.memory_format", &photonic::empty_memory_format);
-  m.impl("empty_strided", &photonic::empty_strided);
-  m.impl("as_strided", &photonic::as_strided);
-  m.impl("view", &at::native::view);
-  m.impl("_reshape_alias", &at::native::_reshape_alias);
-  m.impl("unfold", &at::native::unfold);
-  m.impl("view_as_real", &at::native::view_as_real);
-  m.impl("view_as_complex", &at::native::view_as_complex);
-  m.impl("resize_", &photonic::resize_);
-  m.impl("set_.source_Storage", &photonic::set_source_storage);
-  m.impl("set_.source_Storage_storage_offset", &photonic::set_storage);
-  m.impl("set_", &photonic::set_empty);
-  m.impl("_copy_from", &photonic::copy_from);
-  m.impl("_copy_from_and_resize", &photonic::copy_from_and_resize);
-  m.impl("_has_compatible_shallow_copy_type", &photonic::has_compatible_shallow_copy_type);
-  m.impl("convolution_overrideable", &photonic::convolution);
-  m.impl("convolution_backward_overrideable", &photonic::convolution_backward);
-  m.impl("_thnn_fused_lstm_cell", &photonic::fused_lstm_cell);
-  m.impl("_thnn_fused_lstm_cell_backward_impl", &photonic::fused_lstm_cell_backward);
-  m.impl("_thnn_fused_gru_cell", &photonic::fused_gru_cell);
-  m.impl("_thnn_fused_gru_cell_backward", &photonic::fused_gru_cell_backward);
-}
-
-// Resolving a conj/neg bit copies through _copy_from; without these fallthroughs the Conjugate
-// fallback re-enters itself until the stack overflows (pitfall 2).
-TORCH_LIBRARY_IMPL(aten, Conjugate, m) {
-  m.impl("_copy_from", torch::CppFunction::makeFallthrough());
-  m.impl("_copy_from_and_resize", torch::CppFunction::makeFallthrough());
-}
-TORCH_LIBRARY_IMPL(aten, Negative, m) {
-  m.impl("_copy_from", torch::CppFunction::makeFallthrough());
-  m.impl("_copy_from_and_resize", torch::CppFunction::makeFallthrough());
-}

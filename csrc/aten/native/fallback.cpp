@@ -1,10 +1,11 @@
-#include "aten/fallback.h"
+// The body of the host fallback (registered in aten/register_fallback.cpp) and its policy.
+#include "aten/native/fallback.h"
 
+#include "aten/native/host_ops.h"
 #include "runtime/device.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/util/Exception.h>
-#include <torch/library.h>
 
 #include <atomic>
 #include <mutex>
@@ -14,10 +15,8 @@
 namespace photonic {
 namespace {
 
-std::atomic<bool> g_counting{false};
 std::atomic<int> g_policy{0};  // 0 allow, 1 warn, 2 error
-std::mutex g_stats_mutex;
-std::map<std::string, HostOpStats> g_stats;
+std::mutex g_warned_mutex;
 std::set<std::string> g_warned;
 
 // One photonic argument lent to the CPU kernel as a host alias.
@@ -56,7 +55,7 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
     TORCH_CHECK(policy != 2, "photonic: ", label,
                 " has no photonic kernel and the electronic fallback is disabled "
                 "(torch.photonic.set_fallback_policy('error'))");
-    std::lock_guard<std::mutex> lock(g_stats_mutex);
+    std::lock_guard<std::mutex> lock(g_warned_mutex);
     if (g_warned.insert(label).second) TORCH_WARN("photonic: ", label, " runs on the electronic host (CPU fallback)");
   }
 
@@ -170,27 +169,14 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
     }
   }
 
-  if (g_counting.load(std::memory_order_relaxed)) {
-    std::lock_guard<std::mutex> lock(g_stats_mutex);
-    HostOpStats& s = g_stats[op_label(schema.operator_name())];
-    s.calls += 1;
-    s.bytes_in += bytes_in;
-    s.bytes_out += bytes_out;
+  if (host_op_counting()) {
+    int64_t elements_out = 0;
     for (size_t i = 0; i < num_returns; ++i) {
       const c10::IValue& iv = (*stack)[ret_first + i];
-      if (iv.isTensor()) s.elements_out += iv.toTensor().numel();
+      if (iv.isTensor()) elements_out += iv.toTensor().numel();
     }
+    record_host_op(op_label(schema.operator_name()), bytes_in, bytes_out, elements_out);
   }
-}
-
-void set_host_op_counting(bool on) { g_counting.store(on); }
-bool host_op_counting() { return g_counting.load(); }
-
-std::map<std::string, HostOpStats> take_host_op_stats(bool reset) {
-  std::lock_guard<std::mutex> lock(g_stats_mutex);
-  std::map<std::string, HostOpStats> out = g_stats;
-  if (reset) g_stats.clear();
-  return out;
 }
 
 void set_fallback_policy(const std::string& policy) {
@@ -198,7 +184,7 @@ void set_fallback_policy(const std::string& policy) {
   else if (policy == "warn") g_policy = 1;
   else if (policy == "error") g_policy = 2;
   else TORCH_CHECK_VALUE(false, "fallback policy must be 'allow', 'warn' or 'error', got '", policy, "'");
-  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  std::lock_guard<std::mutex> lock(g_warned_mutex);
   g_warned.clear();
 }
 
@@ -211,35 +197,3 @@ std::string fallback_policy() {
 }
 
 }  // namespace photonic
-
-TORCH_LIBRARY_IMPL(_, PrivateUse1, m) {
-  m.fallback(torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
-}
-
-// Ops whose composite (decomposed) path would bypass the host fallback and differ from CPU.
-TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
-  m.impl("native_layer_norm", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
-  m.impl("native_layer_norm_backward", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
-  // Their functional forms reach the backend as the .out variant (structured delegates), whose
-  // CPU kernels warn "An output with one or more elements was resized" on every reducing call
-  // (pitfall 8); the functional CPU kernels do not.
-  m.impl("mse_loss", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
-  m.impl("smooth_l1_loss", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
-  // Like native_layer_norm: the CompositeExplicitAutograd math_group_norm (via batch_norm) would
-  // run instead of the CPU kernel, differing from CPU (e.g. on non-contiguous input).
-  m.impl("native_group_norm", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
-  // mode.values is CompositeExplicitAutograd and refuses devices other than CPU/CUDA/XPU before
-  // dispatching: run it on host aliases instead.
-  m.impl("mode.values", torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
-  // The functional forms of the commonest structured ops: without a kernel of their own they
-  // allocate an empty device output and call the .out variant; run on the host directly, the
-  // CPU kernel allocates and the fallback adopts its result (one op, no extra output pass).
-  for (const char* op : {"add.Tensor", "sub.Tensor", "mul.Tensor", "div.Tensor", "add.Scalar",
-                         "mul.Scalar", "gelu", "silu", "sigmoid", "tanh", "exp", "rsqrt", "neg",
-                         "pow.Tensor_Scalar", "_softmax", "_log_softmax", "mean.dim",
-                         "sum.dim_IntList", "eq.Tensor", "eq.Scalar", "ne.Scalar", "gt.Scalar",
-                         "lt.Scalar", "cumsum", "topk", "sort.stable", "argmax", "index_add",
-                         "scatter.src", "gather", "clamp", "maximum", "minimum", "bitwise_not"}) {
-    m.impl(op, torch::CppFunction::makeFromBoxedFunction<&photonic::host_fallback>());
-  }
-}

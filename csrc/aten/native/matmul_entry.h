@@ -1,6 +1,6 @@
 // The single entry point of every matrix product on the photonic device. mm, addmm, bmm,
 // baddbmm, _grouped_mm and their .out/in-place forms all end here; only this body changes
-// when the optics change.
+// when the optics change. Body in matmul_entry.cpp; the aten kernels around it in matmul.cpp.
 #pragma once
 
 #include <ATen/ATen.h>

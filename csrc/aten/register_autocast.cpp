@@ -1,5 +1,6 @@
-// torch.autocast("photonic"): every op falls through (without this each op raises inside an
-// autocast region, pitfall 7); matrix products run in the lower precision, like on CUDA.
+// torch.autocast("photonic"): every op falls through (a PrivateUse1 backend has no autocast
+// kernels of its own, so without the fallthrough each op raises inside an autocast region);
+// matrix products run in the lower precision, like on CUDA. Registrations only: no kernel bodies.
 #include <ATen/autocast_mode.h>
 #include <torch/library.h>
 

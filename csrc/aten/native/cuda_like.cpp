@@ -1,11 +1,9 @@
-// Ops where the photonic device follows the accelerator convention (CUDA's) rather than the
-// CPU's, because model code branches on `device.type == "cpu"` and takes the accelerator path.
+#include "aten/native/cuda_like.h"
+
 #include "runtime/device.h"
 
-#include <torch/library.h>
-
 namespace photonic {
-namespace {
+namespace native {
 
 // HF transformers' MoE (integrations/moe.py) counts tokens per expert with histc on integer
 // expert ids on any non-CPU device; CPU's histc only takes floating input, CUDA's also integers.
@@ -17,7 +15,5 @@ at::Tensor histc(const at::Tensor& self, int64_t bins, const c10::Scalar& min, c
   return adopt_host_result(at::histc(host, bins, min, max));
 }
 
-}  // namespace
+}  // namespace native
 }  // namespace photonic
-
-TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) { m.impl("histc", &photonic::histc); }
