@@ -3,7 +3,7 @@
 // helpers used by the block scalings. Header-only and free of torch includes so that kernels can
 // inline every conversion (no per-element dispatch).
 //
-// Conventions (they match torch 2.13's casts, see tests/test_quant_exhaustive.py):
+// Conventions (they match torch 2.13's casts, see tests/quant/test_quant_exhaustive.py):
 //  * RNE everywhere; subnormals kept (no flush to zero).
 //  * E4M3 (fn): |x| > 448 and +-Inf saturate to +-448 (0x7E); NaN -> 0x7F | sign.
 //  * E5M2, "saturating" off (plain cast): |x| >= 61440 and +-Inf -> +-Inf (0x7C); NaN -> 0x7F | sign.
