@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from . import compile as _compile
 from . import module as _device_module
 
 NAME = "photonic"
@@ -15,3 +16,4 @@ def register() -> None:
         torch._register_device_module(NAME, _device_module)
     if not hasattr(torch.Tensor, "is_photonic"):
         torch.utils.generate_methods_for_privateuse1_backend(for_storage=True)
+    _compile.install()
