@@ -1,5 +1,5 @@
 """The photonic device's runtime contract: factories, RNG, memory, errors, views, copies,
-serialization and the Python shim (issue 3)."""
+serialization and the Python shim."""
 from __future__ import annotations
 
 import io

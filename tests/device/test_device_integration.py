@@ -1,4 +1,18 @@
-"""One test per pitfall of ../shared/research/privateuse1.md section 2 (PrivateUse1 on torch 2.13)."""
+"""PyTorch integration hazards of an out-of-tree PrivateUse1 device, one group of tests each.
+
+- ``Module.to`` keeps Parameters and weight ties (``_has_compatible_shallow_copy_type``), also
+  for lazy modules and a tied Hugging Face model;
+- copying a conjugate (or negative) view to the CPU resolves the bit without recursion;
+- convolution (``convolution_overrideable`` and its backward), plain, transposed and grouped;
+- LSTM/GRU and their cells, whose fused ``_thnn_fused_*_cell`` kernels are CUDA-only upstream;
+- ``native_layer_norm`` runs as itself, not through the composite (batch-norm) path;
+- the ``out=`` matrix-product variants that compiled graphs call, and ``torch.compile`` with
+  the ``aot_eager`` backend, forward and backward;
+- autocast on the device (matrix products cast, other ops fall through);
+- structured ops raise no warnings that only the device would raise;
+- the C++ extension is loaded and the backend is named ``photonic``;
+- PyTorch's device-type test framework sees the device (``PrivateUse1TestBase``).
+"""
 from __future__ import annotations
 
 import warnings
@@ -24,8 +38,8 @@ class TiedLM(nn.Module):
         return self.lm_head(self.embed(tok))
 
 
-# 1. _has_compatible_shallow_copy_type: Module.to keeps Parameters and ties
-def test_pitfall1_tied_weights_survive_to():
+# _has_compatible_shallow_copy_type: Module.to keeps Parameters and ties
+def test_tied_weights_survive_to():
     m = TiedLM()
     params_before = [id(p) for p in m.parameters()]
     weight = m.embed.weight
@@ -45,7 +59,7 @@ def test_pitfall1_tied_weights_survive_to():
     assert m.lm_head.weight is m.embed.weight is weight
 
 
-def test_pitfall1_lazy_modules_and_hf_tie():
+def test_lazy_modules_and_hf_tied_weights_survive_to():
     lazy = nn.LazyLinear(4).to(DEV)
     y = lazy(torch.randn(2, 3, device=DEV))
     assert y.device.type == DEV and lazy.weight.shape == (4, 3)
@@ -58,7 +72,7 @@ def test_pitfall1_lazy_modules_and_hf_tie():
     assert model.lm_head.weight.device.type == DEV
 
 
-def test_pitfall1_shallow_copy_type_kernel():
+def test_shallow_copy_type_is_compatible_with_cpu():
     a = torch.ones(2, device=DEV)
     assert torch._has_compatible_shallow_copy_type(a, torch.ones(2))
     assert torch._has_compatible_shallow_copy_type(torch.ones(2), a)
@@ -67,8 +81,8 @@ def test_pitfall1_shallow_copy_type_kernel():
     assert p.device.type == DEV
 
 
-# 2. conj().cpu() resolved the conj bit through a recursing _copy_from
-def test_pitfall2_conj_cpu_no_recursion():
+# conj().cpu() must resolve the conj bit without a recursing _copy_from
+def test_conj_and_neg_views_copy_without_recursion():
     z = torch.randn(4, 3, dtype=torch.complex64)
     pz = z.to(DEV)
     assert torch.equal(pz.conj().cpu(), z.conj())
@@ -81,9 +95,9 @@ def test_pitfall2_conj_cpu_no_recursion():
     torch.testing.assert_close(torch.fft.hfft2(x.to(DEV)).cpu(), torch.fft.hfft2(x))
 
 
-# 3. convolution needs convolution_overrideable (+ backward)
+# convolution needs convolution_overrideable (+ backward)
 @pytest.mark.parametrize("transposed", [False, True])
-def test_pitfall3_conv2d_forward_backward(transposed):
+def test_conv2d_forward_backward(transposed):
     torch.manual_seed(0)
     cls = nn.ConvTranspose2d if transposed else nn.Conv2d
     conv = cls(3, 4, 3, padding=1, stride=2 if transposed else 1)
@@ -103,7 +117,7 @@ def test_pitfall3_conv2d_forward_backward(transposed):
     torch.testing.assert_close(pconv.bias.grad.cpu(), conv.bias.grad, rtol=1e-5, atol=1e-5)
 
 
-def test_pitfall3_conv1d_groups():
+def test_conv1d_groups():
     conv = nn.Conv1d(4, 4, 3, groups=2)
     x = torch.randn(2, 4, 10)
     ref = conv(x)
@@ -111,13 +125,14 @@ def test_pitfall3_conv1d_groups():
     torch.testing.assert_close(conv(x.to(DEV)).cpu(), ref, rtol=1e-6, atol=1e-6)
 
 
-# 4. LSTM/GRU go through _thnn_fused_*_cell (CUDA-only kernels; photonic ones in minimal.cpp)
+# LSTM/GRU go through _thnn_fused_*_cell (CUDA-only kernels upstream; the extension registers
+# photonic ones)
 @pytest.mark.parametrize("cls,kwargs", [
     (nn.LSTM, {}), (nn.GRU, {}),
     (nn.LSTM, {"bidirectional": True, "bias": False}), (nn.GRU, {"bidirectional": True, "bias": False}),
     (nn.LSTM, {"proj_size": 3}),
 ], ids=["lstm", "gru", "lstm-bi-nobias", "gru-bi-nobias", "lstm-proj"])
-def test_pitfall4_rnn(cls, kwargs):
+def test_rnn_fused_cells_forward_backward(cls, kwargs):
     torch.manual_seed(0)
     rnn = cls(4, 5, num_layers=2, batch_first=True, **kwargs)
     x = torch.randn(2, 3, 4, requires_grad=True)
@@ -137,7 +152,7 @@ def test_pitfall4_rnn(cls, kwargs):
 
 
 @pytest.mark.parametrize("cls", [nn.LSTMCell, nn.GRUCell])
-def test_pitfall4_rnn_cells_with_state(cls):
+def test_rnn_cells_with_state(cls):
     torch.manual_seed(1)
     cell = cls(4, 6)
     x, h = torch.randn(3, 4), torch.randn(3, 6)
@@ -158,8 +173,8 @@ def test_pitfall4_rnn_cells_with_state(cls):
     torch.testing.assert_close(pcell.weight_hh.grad.cpu(), cell.weight_hh.grad, rtol=1e-5, atol=1e-5)
 
 
-# 5. layer_norm must not take the composite path
-def test_pitfall5_native_layer_norm_matches_cpu():
+# layer_norm must not take the composite path
+def test_native_layer_norm_matches_cpu():
     torch.manual_seed(0)
     x = torch.randn(4, 7, 32) * 3 + 1
     w, b = torch.randn(32), torch.randn(32)
@@ -180,8 +195,8 @@ def test_pitfall5_native_layer_norm_matches_cpu():
     assert (pxr.grad.cpu() - xr.grad).abs().max().item() <= 1e-5
 
 
-# 6. compiled graphs call the .out matmul variants
-def test_pitfall6_out_variants_direct():
+# compiled graphs call the .out matmul variants
+def test_matmul_out_variants():
     a, b = torch.randn(5, 4), torch.randn(4, 3)
     o = torch.empty(5, 3, device=DEV)
     r = torch.mm(a.to(DEV), b.to(DEV), out=o)
@@ -199,7 +214,7 @@ def test_pitfall6_out_variants_direct():
     assert not any(k.startswith(("aten::mm", "aten::addmm", "aten::bmm")) for k in stats), stats
 
 
-def test_pitfall6_compile_aot_eager():
+def test_compile_aot_eager_forward_backward():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(16, 32), nn.LayerNorm(32), nn.GELU(), nn.Linear(32, 8))
     x = torch.randn(4, 16)
@@ -216,8 +231,8 @@ def test_pitfall6_compile_aot_eager():
     torch._dynamo.reset()
 
 
-# 7. autocast on the device needs a fallthrough
-def test_pitfall7_autocast():
+# autocast on the device needs a fallthrough
+def test_autocast_casts_matmuls_only():
     a, b = torch.randn(4, 8, device=DEV), torch.randn(8, 3, device=DEV)
     with torch.autocast("photonic", dtype=torch.bfloat16):
         y = a @ b
@@ -232,8 +247,8 @@ def test_pitfall7_autocast():
     assert (a @ b).dtype == torch.float32
 
 
-# 8. structured ops reach the backend as .out variants: no spurious warnings
-def test_pitfall8_no_photonic_only_warnings():
+# structured ops reach the backend as .out variants: no spurious warnings
+def test_no_photonic_only_warnings():
     a, b = torch.randn(6, 8, device=DEV), torch.randn(6, 8, device=DEV)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -246,16 +261,16 @@ def test_pitfall8_no_photonic_only_warnings():
     torch.testing.assert_close(F.mse_loss(a, b).cpu(), F.mse_loss(a.cpu(), b.cpu()))
 
 
-# 9. is a build rule (no aten op names in our namespace): the extension loaded at all.
-def test_pitfall9_extension_loaded():
+# the build keeps aten op names out of the extension's namespace; here: the extension loaded
+def test_extension_loaded():
     import torch_photonic
 
     assert torch_photonic._C is not None
     assert torch._C._get_privateuse1_backend_name() == "photonic"
 
 
-# 10. import order: the testing framework sees the device
-def test_pitfall10_device_type_test_bases():
+# import order: the testing framework sees the device
+def test_device_type_test_bases_include_privateuse1():
     from torch.testing._internal.common_device_type import get_device_type_test_bases
 
     bases = get_device_type_test_bases()

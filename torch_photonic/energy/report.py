@@ -25,7 +25,7 @@ def load(report: Report) -> Dict[str, Any]:
 def validate(report: Report) -> None:
     """Validate against torch_photonic/data/meter_schema.json (needs ``jsonschema``)."""
     import jsonschema
-    from .meter import SCHEMA_PATH
+    from .schema import SCHEMA_PATH
     with open(SCHEMA_PATH) as fh:
         schema = json.load(fh)
     jsonschema.validate(load(report), schema)
