@@ -155,7 +155,8 @@ class WeightStore:
               expert: Optional[int] = None) -> _Entry:
         """The programmed entry of ``matrix`` (a host view [out, in] of ``weight``'s data) on
         ``config``: programmed on first use, reprogrammed when the weight changed."""
-        key: Hashable = (matrix_key(matrix), config)
+        where = matrix_key(matrix)
+        key: Hashable = (where, config)
         version = self._version(weight)
         with self._lock:
             per = self._entries.get(weight)
@@ -167,7 +168,8 @@ class WeightStore:
                 return old
             name = self.name_of(weight)
             writes = 1 if old is None else old.writes + 1
-            seed = mix_seed(config.seed, name_seed(name), *key[0][0:1], *key[0][1], writes - 1)
+            offset, shape, _ = where
+            seed = mix_seed(config.seed, name_seed(name), offset, *shape, writes - 1)
             # A storage key (inference tensors) must not be kept alive by its own state.
             state = kernels.program(matrix, config, seed,
                                     keep_source=isinstance(weight, torch.Tensor))
