@@ -44,7 +44,6 @@ def main():
         ref = model(ids)
 
     dev = model.to("photonic")                       # parameters and buffers move to the device
-    tp.label_parameters(dev)                         # meter rows named after modules
     print(f"device: {next(dev.parameters()).device}, "
           f"memory allocated: {torch.photonic.memory_allocated() / 1e6:.2f} MB")
 

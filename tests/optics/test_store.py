@@ -211,7 +211,9 @@ def test_equal_weights_on_the_device_draw_independent_programming_noise():
 
 
 def test_device_meter_rows_carry_module_names_without_labelling():
-    model = MLP().to("photonic")
+    model = MLP()
+    model(torch.randn(3, 96))  # a forward on the cpu first does not spoil the naming
+    model = model.to("photonic")
     with torch.photonic.set_config("glass-pcm-200mm"), Recorder() as rec:
         model(torch.randn(3, 96, device="photonic"))
     assert {p["module"] for p in rec.of("mvm")} == {"up", "down"}

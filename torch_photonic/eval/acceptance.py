@@ -28,10 +28,13 @@ from ..hardware.names import DEFAULT_PRESET
 from ..hardware.resolve import resolve
 from ..models import deepseek as M
 from ..nn.convert import ConversionReport, convert
-from ..nn.lifecycle import label_parameters
+from ..nn.lifecycle import keep_digital
 
 __all__ = ["PATHS", "run_deepseek", "format_run"]
 
+# What convert() leaves digital in a DeepSeek model (its default exclude, and the routers, which
+# are not nn.Linear), kept digital on the device path too.
+DIGITAL_ON_DEVICE = ("lm_head", "*.mlp.gate")
 PATHS = ("cpu", "convert", "photonic")
 
 
@@ -105,8 +108,8 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tok
                 r = _measure(m, ids, tokens, cfg, ref, gpu, progress, path)
                 r["convert_report"] = _report_dict(m.photonic_report)
             else:
-                m = copy.deepcopy(ref_model).to("photonic")
-                label_parameters(m)
+                # the same work as the convert path: the output head and the routers digital
+                m = keep_digital(copy.deepcopy(ref_model), DIGITAL_ON_DEVICE).to("photonic")
                 with set_config(cfg):  # restored afterwards
                     r = _measure(m, ids, tokens, cfg, ref, gpu, progress, path)
             last_meter = r.pop("meter")

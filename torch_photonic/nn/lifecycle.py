@@ -109,16 +109,16 @@ def clear_programmed() -> None:
 
 
 def _label_on_first_run(module: nn.Module, args: Any) -> None:
-    """Global forward pre-hook: the first module with photonic parameters to run names them."""
+    """Global forward pre-hook: the first module with ``photonic`` parameters to run names them
+    (a module that ran on another device first is named when it first runs on this one)."""
     if torch.compiler.is_compiling() or module in _labelled:
         return
-    _labelled.add(module)
-    for p in module.parameters():
-        if p.device.type == "photonic":
-            for sub in module.modules():
-                _labelled.add(sub)
-            store.label_module(module)
-            return
+    first = next(module.parameters(), None)
+    if first is None or first.device.type != "photonic":
+        return
+    for sub in module.modules():
+        _labelled.add(sub)
+    store.label_module(module)
 
 
 _labelled: Optional["weakref.WeakSet"] = None
