@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from . import attention as _attention
 from . import compile as _compile
 from . import module as _device_module
 
@@ -16,4 +17,5 @@ def register() -> None:
         torch._register_device_module(NAME, _device_module)
     if not hasattr(torch.Tensor, "is_photonic"):
         torch.utils.generate_methods_for_privateuse1_backend(for_storage=True)
+    _attention.install()
     _compile.install()
