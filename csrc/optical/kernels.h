@@ -2,7 +2,7 @@
 // The kernels of the photonic::program / drift / calibrate / mvm ops (one file each, schemas
 // and registrations in register.cpp).
 //
-// Model (docs/design.md, torch_photonic/config.py):
+// Model (docs/design.md, torch_photonic/hardware/config.py):
 //  * program: W -> fake_quantize(W, weight format) -> per (output n, k-tile t) scale s[n,t] =
 //    max |W| in the block (the full level range is always used) -> normalised weight
 //    wn = W / s in [-1, 1] -> PCM cells. cells_per_weight == 2: differential pair, one cell holds

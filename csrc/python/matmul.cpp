@@ -1,5 +1,5 @@
 // Python bindings of the matmul entry point: installing the handler that runs non-exact
-// products (torch_photonic.device_matmul).
+// products (torch_photonic.device.matmul).
 #include "aten/native/matmul_entry.h"
 #include "python/bindings.h"
 

@@ -1,4 +1,4 @@
-"""The optical body of the ``photonic`` device's matmul entry (``csrc/aten/matmul.cpp``).
+"""The optical body of the ``photonic`` device's matmul entry (``csrc/aten/native/matmul_entry.cpp``).
 
 In any config but ``"exact"``, every ``mm``/``addmm``/``bmm``/``baddbmm``/``_grouped_mm`` of the
 device arrives here with its device operands. What runs on the optics:

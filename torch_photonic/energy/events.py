@@ -1,7 +1,7 @@
 """The one channel through which emulated hardware reports work to energy meters.
 
 Kernels, layers and the device's fallback call the ``record_*`` functions below; a meter
-(``torch_photonic.meter``) subscribes while it is open. With no meter open every function
+(``torch_photonic.energy.meter``) subscribes while it is open. With no meter open every function
 returns after one attribute check, so nothing is recorded and nothing slows down.
 
 Event kinds (all sizes are plain ints, energies are computed by the meter, not here):

@@ -1,6 +1,6 @@
 """Energy and latency meter: ``with tp.meter() as m: model(x)``.
 
-A meter subscribes to :mod:`torch_photonic.events` while open and turns each event into
+A meter subscribes to :mod:`torch_photonic.energy.events` while open and turns each event into
 joules and seconds with :mod:`torch_photonic.energy` (formulas there). Meters nest (an outer
 meter sees everything an inner one sees) and are thread-safe (events from any thread are
 counted under a lock). With no meter open, producers return after one check.

@@ -14,7 +14,7 @@ padding (``ceil(in/tile_rows) * ceil(out/tile_cols)`` tiles). Chips needed = the
 If the model does not fit, the configured chips pin what fits and the rest is rewritten when
 used: ``rewrite_cells_per_token = active_cells_per_token * (1 - capacity / cells_needed)``
 (active: every optical weight a decoded token reads; for MoE only ``top_k / n_experts`` of the
-routed experts, from ``model.config``), with its write energy and time (energy.py), and the
+routed experts, from ``model.config``), with its write energy and time (energy/model.py), and the
 wear-out time when the rewrite time bounds the token rate.
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ Overrides use ``group__field=value`` (or a top-level field name)::
 
     cfg2 = cfg.replace(pcm__program_noise=0.0, converters__adc_bits=6, chips=4)
 
-Conventions used by the kernels (torch_photonic/optical.py, csrc/optical/):
+Conventions used by the kernels (torch_photonic/optics/kernels.py, csrc/optical/):
 
 * A tile holds ``tile_rows`` inputs (fan-in, the K direction) x ``tile_cols`` outputs (the N
   direction) *weights*; a weight takes ``cells_per_weight`` PCM cells (2 = differential pair

@@ -19,7 +19,7 @@ const char* matmul_op_name(MatmulOp op);
 at::Tensor matmul_entry(MatmulOp op, const at::Tensor& a, const at::Tensor& b,
                         const std::optional<at::Tensor>& offs);
 
-// Non-exact modes hand products to a handler installed from Python (torch_photonic.device_matmul),
+// Non-exact modes hand products to a handler installed from Python (torch_photonic.device.matmul),
 // which runs the optical kernel with the device's current hardware configuration. It receives
 // the device operands (their identity and version tell a programmed weight from a changing
 // operand; photonic._C._host_alias gives their host view) and returns a host tensor. No
