@@ -18,20 +18,7 @@ FUSED_OP = "aten::_scaled_dot_product_flash_attention_for_cpu"
 FUSED_BACKWARD_OP = "aten::_scaled_dot_product_flash_attention_for_cpu_backward"
 
 
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    def on_event(self, kind, payload):
-        self.events.append((kind, payload))
-
-    def __enter__(self):
-        events.subscribe(self)
-        return self
-
-    def __exit__(self, *exc):
-        events.unsubscribe(self)
-
+class Recorder(events.Recorder):
     def products(self):
         return [(p["module"], p["op"], p["m"], p["k"], p["n"], p["batch"], p["dynamic"], p["config"])
                 for k, p in self.events if k == "mvm"]

@@ -3,26 +3,8 @@ import pytest
 import torch
 
 import torch_photonic as tp
-from torch_photonic.energy import events
+from torch_photonic.energy.events import Recorder
 from torch_photonic.nn.lifecycle import clear_programmed
-
-
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    def on_event(self, kind, payload):
-        self.events.append((kind, payload))
-
-    def __enter__(self):
-        events.subscribe(self)
-        return self
-
-    def __exit__(self, *exc):
-        events.unsubscribe(self)
-
-    def of(self, kind):
-        return [p for k, p in self.events if k == kind]
 
 
 @pytest.fixture(autouse=True)

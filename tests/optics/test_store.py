@@ -11,27 +11,9 @@ import torch
 from torch import nn
 
 import torch_photonic as tp
-from torch_photonic.energy import events
+from torch_photonic.energy.events import Recorder
 from torch_photonic.hardware import names
 from torch_photonic.optics.store import store
-
-
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    def on_event(self, kind, payload):
-        self.events.append((kind, payload))
-
-    def of(self, kind):
-        return [p for k, p in self.events if k == kind]
-
-    def __enter__(self):
-        events.subscribe(self)
-        return self
-
-    def __exit__(self, *exc):
-        events.unsubscribe(self)
 
 
 @pytest.fixture(autouse=True)

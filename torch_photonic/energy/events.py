@@ -67,3 +67,25 @@ def record_host(op: str, flops: float, bytes_moved: float, module: str = "") -> 
 def record_kv(bytes_read: float, bytes_written: float, module: str = "") -> None:
     if _sinks:
         _emit("kv", dict(bytes_read=float(bytes_read), bytes_written=float(bytes_written), module=module))
+
+
+class Recorder:
+    """Collects the raw events inside a ``with`` block (for tests and for inspecting what a
+    model reports): ``with Recorder() as rec: ...; rec.of("mvm")``."""
+
+    def __init__(self) -> None:
+        self.events: List[tuple] = []
+
+    def on_event(self, kind: str, payload: dict) -> None:
+        self.events.append((kind, payload))
+
+    def of(self, kind: str) -> List[dict]:
+        """The payloads of the events of ``kind`` ("mvm", "program", "host" or "kv")."""
+        return [p for k, p in self.events if k == kind]
+
+    def __enter__(self) -> "Recorder":
+        subscribe(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        unsubscribe(self)
