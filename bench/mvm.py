@@ -3,10 +3,11 @@
     PYTHONPATH=. python bench/mvm.py [--preset glass-pcm-200mm] [--reps 5] [--quick]
 
 Rows: layer shape, batch; columns: nn.Linear time, photonic noise-off time and ratio (exact
-path: noise, drift and converter rounding off), photonic noise-on time and ratio (the preset as
-is: level rounding, programming noise, DAC, read noise, ADC). Targets (the speed and memory budget of PhotonicLinear): noise off <= 1.2x
-at batch >= 64, noise on <= 3x, <= 8 bytes per programmed weight, <= 20 ns per weight to program
-or to age.
+path: every non-ideality off), photonic time and ratio with every effect of the preset on (level
+rounding, programming noise, drift and 1/f read noise at one day, per-tile DAC, shot noise with
+its common-mode light, receiver noise, ADC, bound management). Targets (the speed and memory
+budget of PhotonicLinear): noise off <= 1.2x at batch >= 64, every effect on <= 1.5x at 4096x4096
+batch 64, <= 8 bytes per programmed weight, <= 20 ns per weight to program or to age.
 """
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ import torch
 from torch import nn
 
 import torch_photonic as tp
+from torch_photonic.hardware.effects import ideal_of
 from torch_photonic.optics import kernels as optical
+
+AGE_S = 86400.0  # one day after programming
 
 
 def timeit(fn, reps):
@@ -43,10 +47,7 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     noisy = tp.preset(args.preset)
-    exact = noisy.replace(pcm__quantize_levels=False, pcm__program_noise=0.0,
-                          pcm__read_noise_shot=0.0, pcm__read_noise_thermal=0.0,
-                          pcm__drift_nu=0.0, pcm__drift_nu_std=0.0,
-                          converters__dac_rounding=False, converters__adc_rounding=False)
+    exact = ideal_of(noisy)
     shapes = [(4096, 4096), (7168, 2048)] if not args.quick else [(1024, 1024)]
     batches = [1, 64, 512]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, preset {args.preset}")
@@ -57,6 +58,7 @@ def main():
         lin = nn.Linear(k, n)
         p_off = tp.PhotonicLinear.from_linear(lin, exact, name="off")
         p_on = tp.PhotonicLinear.from_linear(lin, noisy, name="on")
+        tp.age(p_on, AGE_S)
         for b in batches:
             x = torch.randn(b, k)
             with torch.no_grad(), warnings.catch_warnings():
@@ -67,7 +69,8 @@ def main():
             r_off, r_on = t_off / t_ref, t_on / t_ref
             if b >= 64:
                 worst_off = max(worst_off, r_off)
-            worst_on = max(worst_on, r_on)
+            if (k, n, b) == (4096, 4096, 64) or args.quick:
+                worst_on = max(worst_on, r_on)
             print(f"{k:>5}->{n:<5} {b:>5} {t_ref * 1e3:>8.2f}ms {t_off * 1e3:>8.2f}ms "
                   f"{r_off:>5.2f}x {t_on * 1e3:>8.2f}ms {r_on:>5.2f}x")
         print(f"  bytes per programmed weight: noise off {p_off.state.bytes_per_weight():.2f}, "
@@ -76,26 +79,28 @@ def main():
     # programming and drift cost
     k, n = shapes[0]
     W = torch.randn(n, k)
-    drifting = noisy.replace(pcm__drift_nu=0.06, pcm__drift_nu_std=0.02)
+    drifting = noisy
     t_prog = timeit(lambda: optical.program(W, noisy), args.reps)
     st = optical.program(W, drifting)
     t_age = timeit(lambda: optical.drift(st, 1e5), args.reps)
-    drifting_c = drifting.replace(pcm__drift_compensation=True)
+    drifting_c = drifting.replace(pcm__drift_compensation="per_column")
     st_c = optical.program(W, drifting_c)
     t_age_c = timeit(lambda: optical.drift(st_c, 1e5), args.reps)
     st.weight_at(1e5)
+    st.common_mode_cells(st.weight_at(1e5))
     nw = W.numel()
-    print(f"program: {t_prog / nw * 1e9:.2f} ns/weight; age (drift, nu spread): "
-          f"{t_age / nw * 1e9:.2f} ns/weight, with compensation {t_age_c / nw * 1e9:.2f} ns/weight")
+    print(f"program: {t_prog / nw * 1e9:.2f} ns/weight; age (drift, nu spread, 1/f read noise, "
+          f"global compensation): {t_age / nw * 1e9:.2f} ns/weight, per-column compensation "
+          f"{t_age_c / nw * 1e9:.2f} ns/weight")
     # machine yardstick (shared machines: compare with these, not with absolute numbers)
     t_randn = timeit(lambda: torch.randn(n, k), args.reps)
     t_copy = timeit(lambda: W.clone(), args.reps)
     print(f"yardstick on this machine: torch.randn {t_randn / nw * 1e9:.2f} ns/element, "
           f"clone {t_copy / nw * 1e9:.2f} ns/element")
-    print(f"bytes per programmed weight while aged (state + aged cache): "
+    print(f"bytes per programmed weight while aged (state + aged cells + common-mode copy): "
           f"{st.bytes_per_weight():.2f}")
     print(f"SUMMARY noise-off worst ratio (batch>=64) {worst_off:.2f}x (target <= 1.2), "
-          f"noise-on worst ratio {worst_on:.2f}x (target <= 3)")
+          f"every effect on, 4096x4096 batch 64: {worst_on:.2f}x (target <= 1.5)")
 
 
 if __name__ == "__main__":

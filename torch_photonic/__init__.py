@@ -27,13 +27,15 @@ from .device import registration as _registration
 _registration.register()
 
 from .quant import QuantizedTensor, dequantize, fake_quantize, formats, quantize, scalings  # noqa: E402
-from .hardware import DEFAULT_PRESET, HardwareConfig, load, preset, presets, resolve  # noqa: E402
-from .nn import (PhotonicExperts, PhotonicLinear, convert, keep_digital,  # noqa: E402
-                 label_parameters, program, set_time)
+from .hardware import (DEFAULT_PRESET, HardwareConfig, link_budget, load, preset,  # noqa: E402
+                       presets, resolve)
+from .nn import (PhotonicExperts, PhotonicLinear, age, calibrate, clip_rates,  # noqa: E402
+                 convert, keep_digital, label_parameters, program, set_time)
 from .nn.lifecycle import install_labelling_hook as _install_labelling_hook  # noqa: E402
 from .energy import Meter, meter, plan  # noqa: E402
 from .device import get_config, set_config  # noqa: E402
 from .models import build_deepseek, get_model_config, greedy_generate, tiny_deepseek_config  # noqa: E402
+from .eval.diagnose import diagnose  # noqa: E402
 from . import device, energy, eval, hardware, models, nn, optics, quant  # noqa: E402,F401
 
 __version__ = "0.1.0"
@@ -41,8 +43,8 @@ __version__ = "0.1.0"
 __all__ = ["QuantizedTensor", "dequantize", "fake_quantize", "formats", "quantize", "scalings",
            "DEFAULT_PRESET", "HardwareConfig", "load", "preset", "presets", "resolve",
            "PhotonicExperts", "PhotonicLinear", "convert", "keep_digital", "label_parameters", "program",
-           "set_time", "Meter", "meter", "plan", "get_config", "set_config", "build_deepseek",
-           "get_model_config", "greedy_generate", "tiny_deepseek_config"]
+           "set_time", "age", "calibrate", "clip_rates", "link_budget", "Meter", "meter", "plan", "get_config", "set_config", "build_deepseek",
+           "get_model_config", "greedy_generate", "tiny_deepseek_config", "diagnose"]
 
 _install_labelling_hook()
 # The default the device's matrix products run with: the glass-substrate PCM chip (README).

@@ -22,12 +22,12 @@ def _model():
 
 @pytest.mark.parametrize("config", ["exact", "no-read-noise"])
 def test_four_threads_give_what_one_thread_gives(config):
-    """Programming noise is on; read noise is off and the ADC range fixed (not calibrated on
-    whichever batch comes first), so each input has one right answer whatever order the threads
-    run in. The store programs each weight once under contention."""
+    """PCM noise, drift and the converters are on; the read-out noise (shot, receiver) is off, so
+    each input has one right answer whatever order the threads run in (read-out noise draws
+    from each matrix's read counter, which follows the order of the reads). The store programs
+    each weight once under contention."""
     cfg = "exact" if config == "exact" else tp.preset(
-        "glass-pcm-200mm", pcm__read_noise_shot=0.0, pcm__read_noise_thermal=0.0,
-        converters__adc_full_scale=24.0)
+        "glass-pcm-200mm", optics__shot_noise=False, optics__tia_noise_a_per_rthz=0.0)
     inputs = [torch.randn(8, 64, generator=torch.Generator().manual_seed(i)) for i in range(4)]
     tp.nn.clear_programmed()
     model = _model().to("photonic")

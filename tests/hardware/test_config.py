@@ -40,7 +40,8 @@ def test_glass_numbers_and_claim():
     assert g.optics.clock_hz == 2e9
     assert g.claim is not None and g.claim.tops_per_watt == 1000 and g.claim.pops == 2600
     assert "[V]" in g.claim.source and "[V]" in g.sources["claim"]
-    assert g.pcm.drift_nu == 0.0  # optical read: drift is a knob, off by default
+    assert g.pcm.drifts and g.pcm.read_noisy  # electrical-PCM figures as the assumption
+    assert g.mapping.input_range == "dynamic" and g.mapping.adc_full_scale == 12.0
     s = tp.preset("silicon-photonic-128")
     assert (s.array.tile_rows, s.array.tile_cols) == (128, 128)
     f = tp.preset("pcm-tensor-core-2021")
@@ -93,12 +94,21 @@ def test_overrides_and_frozen():
     (dict(array__tile_rows=10**6), "array.tile_rows"),
     (dict(array__cells_per_chip=1000), "array.tile_rows"),
     (dict(mode="magic"), "mode"),
-    (dict(optics__laser_model="plasma"), "optics.laser_model"),
+    (dict(optics__laser_power_w=-1.0), "optics.laser_power_w"),
+    (dict(optics__shot_noise=1), "optics.shot_noise"),
+    (dict(pcm__program_noise_coeffs=(0.01, 0.02)), "pcm.program_noise_coeffs"),
+    (dict(pcm__program_noise_coeffs=(0.01, -0.5, 0.0)), "pcm.program_noise_coeffs"),
+    (dict(pcm__drift_nu_range=(0.1, 0.05)), "pcm.drift_nu_range"),
+    (dict(pcm__drift_compensation="daily"), "pcm.drift_compensation"),
+    (dict(mapping__input_range="maybe"), "mapping.input_range"),
+    (dict(mapping__adc_range="auto"), "mapping.adc_range"),
+    (dict(mapping__input_percentile=101.0), "mapping.input_percentile"),
+    (dict(mapping__bound_management=-1), "mapping.bound_management"),
     (dict(formats__weight_format="int3"), "formats.weight_format"),
     (dict(pcm__levels=1), "pcm.levels"),
     (dict(array__cells_per_weight=3), "array.cells_per_weight"),
-    (dict(converters__adc_full_scale="manual"), "converters.adc_full_scale"),
-    (dict(converters__adc_full_scale=-2.0), "converters.adc_full_scale"),
+    (dict(mapping__adc_full_scale="manual"), "mapping.adc_full_scale"),
+    (dict(mapping__adc_full_scale=-2.0), "mapping.adc_full_scale"),
     (dict(pcm__drift_t0_s=0.0), "pcm.drift_t0_s"),
     (dict(optics__wall_plug_efficiency=1.5), "optics.wall_plug_efficiency"),
 ])
@@ -124,7 +134,7 @@ def test_dict_json_roundtrip(name, tmp_path):
 def test_toml_full_and_base(tmp_path):
     cfg = tp.preset("silicon-photonic-128")
     lines = [f'name = "{cfg.name}"', f'description = "{cfg.description}"']
-    for g in ("array", "pcm", "converters", "optics", "formats", "host", "dynamic"):
+    for g in ("array", "pcm", "converters", "mapping", "optics", "formats", "host", "dynamic"):
         d = getattr(cfg, g).to_dict()
         lines.append(f"[{g}]")
         for k, v in d.items():

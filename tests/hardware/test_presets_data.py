@@ -61,7 +61,7 @@ def test_sources_cite_known_keys(name):
                                   "pcm-tensor-core-2021"])
 def test_every_field_has_a_source(name):
     cfg = tp.preset(name)
-    for group in ("array", "pcm", "optics"):
+    for group in ("array", "pcm", "optics", "mapping"):
         for field in getattr(cfg, group).to_dict():
             if field in ("quantize_levels",):
                 continue

@@ -97,7 +97,7 @@ def test_default_preset_is_faithful_and_bad_config_warns_with_name():
         y = pl(x)
     assert pl.calibration_error < 0.1 and _rel(y, lin(x)) < 0.1
     bad = tp.preset("glass-pcm-200mm", pcm__levels=2, converters__adc_bits=2,
-                    pcm__program_noise=0.3)
+                    pcm__program_noise_coeffs=(0.3, 0.0, 0.0))
     pb = tp.PhotonicLinear.from_linear(lin, bad, name="blocks.3.bad_proj")
     with pytest.warns(RuntimeWarning, match="blocks.3.bad_proj"):
         pb(x)
@@ -109,7 +109,8 @@ def test_default_preset_is_faithful_and_bad_config_warns_with_name():
 def test_set_time_drift(one_thread):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 8))
-    tp.convert(model, tp.preset("ideal", pcm__drift_nu=0.1))
+    tp.convert(model, tp.preset("ideal", pcm__drift_nu_coeffs=(0.0, 0.1),
+                                pcm__drift_nu_range=(0.0, 1.0)))
     x = torch.randn(4, 32)
     y0 = model(x)
     tp.set_time(model, 20 * 1e4)

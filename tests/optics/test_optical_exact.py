@@ -115,30 +115,30 @@ def test_state_bytes_per_weight():
     st = optical.program(W, cfg)
     optical.mvm(torch.randn(8, 2048), st)
     assert st.bytes_per_weight() <= 8
-    cfgd = tp.preset("glass-pcm-200mm", pcm__drift_nu=0.05, pcm__drift_nu_std=0.01)
-    std = optical.program(W, cfgd)
-    optical.mvm(torch.randn(8, 2048), std, seconds=1e4)  # aged cache held
-    assert std._aged is not None and std.bytes_per_weight() <= 8
+    std = optical.program(W, cfg)
+    optical.mvm(torch.randn(8, 2048), std, seconds=1e4)  # aged cells and common-mode copy held
+    assert std._aged is not None and std._cm is not None and std.bytes_per_weight() <= 8
 
 
 def test_meta_and_compile():
     cfg = _cfg()
     st = optical.program(torch.randn(16, 32), cfg)
-    out = torch.ops.photonic.mvm(torch.empty(3, 5, 32, device="meta"), st.weff.to("meta"),
-                                 st.scales.to("meta"), torch.empty(16, 1, device="meta"),
-                                 "none", "none", "floor", 8, False, 8, False, 0.0, 0.0, 128,
-                                 64, 2, 0.0, 0.0, 20.0, False, 0.0, 0, 0)
-    assert out.shape == (3, 5, 16) and out.device.type == "meta"
+    out, stats = torch.ops.photonic.mvm(
+        torch.empty(3, 5, 32, device="meta"), st.weff.to("meta"), st.scales.to("meta"),
+        torch.empty(16, 1, device="meta"), None, None, "none", "none", "floor", 8, False, False,
+        8, False, 0.0, 0.0, 0, 128, 64, 2, 0)
+    assert out.shape == (3, 5, 16) and out.device.type == "meta" and stats.shape == (5,)
     w, s = torch.ops.photonic.program(torch.empty(16, 300, device="meta"), "none", "none",
-                                      "floor", 32, 2, False, 0.0, 128, 0)
+                                      "floor", 32, 2, False, [0.0, 0.0, 0.0], 128, 0)
     assert w.shape == (16, 300) and s.shape == (16, 3)
 
     fs = optical.full_scale_tensor(st)
 
     def f(x):
-        return torch.ops.photonic.mvm(x, st.weff, st.scales, fs, "none", "none", "floor", 8,
-                                      True, 8, True, 0.01, 0.01, 128, 64, 2, 0.0, 0.0, 20.0,
-                                      False, 0.0, 0, 7) * 2
+        y, _ = torch.ops.photonic.mvm(x, st.weff, st.scales, fs, None, None, "none", "none",
+                                      "floor", 8, True, False, 8, True, 30.0, 0.1, 2, 128, 64, 2,
+                                      7)
+        return y * 2
 
     x = torch.randn(4, 32)
     torch.testing.assert_close(torch.compile(f, backend="aot_eager", fullgraph=True)(x), f(x))

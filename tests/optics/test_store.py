@@ -27,8 +27,9 @@ def fresh_store():
 
 
 def noisy_config():
-    """Every noise term on: programming and read noise, drift with spread, converters."""
-    return tp.preset("glass-pcm-200mm", pcm__drift_nu=0.05, pcm__drift_nu_std=0.01)
+    """Every noise term on: programming, 1/f read noise, drift with spread, shot and receiver
+    noise, converters (the glass preset as it is)."""
+    return tp.preset("glass-pcm-200mm")
 
 
 class MLP(nn.Module):
@@ -84,13 +85,16 @@ def _changed(value, path):
     if isinstance(value, str):
         pools = {"formats.weight_format": names.FORMATS, "formats.activation_format": names.FORMATS,
                  "formats.weight_scaling": names.SCALINGS, "formats.activation_scaling": names.SCALINGS,
-                 "formats.scale_rule": names.SCALE_RULES, "optics.laser_model": names.LASER_MODELS,
+                 "formats.scale_rule": names.SCALE_RULES,
+                 "pcm.drift_compensation": names.DRIFT_COMPENSATIONS,
+                 "mapping.input_range": names.INPUT_RANGES, "mapping.adc_range": names.ADC_RANGES,
                  "dynamic.mode": names.DYNAMIC_MODES, "host.kv_tier": ("sram", "dram", "ssd"),
-                 "mode": names.MODES,
-                 "converters.adc_full_scale": (8.0,)}
+                 "mode": names.MODES}
         return [v for v in pools.get(path, (value + " (changed)",)) if v != value]
     if isinstance(value, dict):
         return [{**value, "sram": value.get("sram", 0) + 1.0}]
+    if isinstance(value, tuple):
+        return [tuple(v + 0.01 for v in value)]
     return []
 
 
@@ -169,7 +173,8 @@ def test_store_entries_die_with_the_model():
 
 
 def test_equal_weights_on_the_device_draw_independent_programming_noise():
-    cfg = tp.preset("glass-pcm-200mm", pcm__read_noise_shot=0.0, pcm__read_noise_thermal=0.0)
+    cfg = tp.preset("glass-pcm-200mm", optics__shot_noise=False,
+                    optics__tia_noise_a_per_rthz=0.0)
     class Twin(nn.Module):
         def __init__(self):
             super().__init__()
@@ -189,7 +194,7 @@ def test_equal_weights_on_the_device_draw_independent_programming_noise():
     wa = store.states(model.a.weight)
     wb = store.states(model.b.weight)
     (sa,), (sb,) = wa.values(), wb.values()
-    assert sa.seed != sb.seed and not torch.equal(sa.weff, sb.weff)
+    assert sa.seed != sb.seed and not torch.equal(sa.base_weight(), sb.base_weight())
 
 
 def test_device_meter_rows_carry_module_names_without_labelling():
@@ -203,8 +208,8 @@ def test_device_meter_rows_carry_module_names_without_labelling():
 
 
 def test_one_ageing_clock_for_both_paths():
-    cfg = tp.preset("glass-pcm-200mm", pcm__drift_nu=0.1, pcm__read_noise_shot=0.0,
-                    pcm__read_noise_thermal=0.0)
+    cfg = tp.preset("glass-pcm-200mm", optics__shot_noise=False,
+                    optics__tia_noise_a_per_rthz=0.0)
     torch.manual_seed(0)
     model = MLP()
     x = torch.randn(4, 96)
@@ -219,7 +224,7 @@ def test_one_ageing_clock_for_both_paths():
 
 
 def test_set_time_of_one_model_leaves_others_alone():
-    cfg = tp.preset("glass-pcm-200mm", pcm__drift_nu=0.1)
+    cfg = tp.preset("glass-pcm-200mm")
     a, b = tp.convert(MLP(), cfg), tp.convert(MLP(), cfg)
     tp.set_time(a, 500.0)
     assert a.up.seconds == 500.0 and b.up.seconds == 0.0

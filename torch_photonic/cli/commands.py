@@ -18,12 +18,15 @@ from ..energy import report as meter_report
 from ..energy.plan import plan
 from ..eval import acceptance
 from ..eval import accuracy
+from ..eval import aging
+from ..eval.diagnose import diagnose, format_diagnosis, human_time
+from ..hardware.names import DEFAULT_PRESET
 from ..hardware.presets import preset, presets
 from ..hardware.resolve import resolve
 from ..models import deepseek
 
 __all__ = ["UsageError", "preset_row", "cmd_presets", "cmd_plan", "cmd_run", "cmd_accuracy",
-           "cmd_report"]
+           "cmd_diagnose", "cmd_age", "cmd_report"]
 
 
 class UsageError(Exception):
@@ -193,6 +196,78 @@ def cmd_accuracy(args) -> int:
               f"news sentences" + (f"; SmolLM2-135M: perplexity on {accuracy.SLICE_PLAY} (first "
                                    f"{tokens} tokens)" if tokens else ""))
         print(accuracy.format_rows(rows))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# diagnose, age
+# ---------------------------------------------------------------------------------------------
+
+def _sizes(args, sentences: int, tokens: int):
+    """(sentences, tokens) for ``--model``: a size option of the other model is an error."""
+    if args.model == "minilm" and args.tokens is not None:
+        raise UsageError("--tokens is the SmolLM2 slice length; MiniLM takes --sentences")
+    if args.model == "smollm2" and args.sentences is not None:
+        raise UsageError("--sentences is the MiniLM input size; SmolLM2 takes --tokens")
+    return args.sentences or sentences, args.tokens or tokens
+
+
+def _model_and_inputs(args, n: int, n_tokens: int):
+    """(model, inputs as keyword arguments, description) of ``--model``."""
+    if args.model == "minilm":
+        tok, model = accuracy.load_minilm()
+        enc = tok(accuracy.sentences(n), padding=True, truncation=True, max_length=128,
+                  return_tensors="pt")
+        return model, dict(enc), (f"MiniLM on {n} gensim lee_background news sentences "
+                                  f"({enc['input_ids'].numel()} token positions)")
+    tok, model = accuracy.load_smollm2(args.cache_dir)
+    ids = accuracy.shakespeare_slice(tok, n_tokens)
+    return model, dict(input_ids=ids.view(1, -1), use_cache=False), \
+        f"SmolLM2-135M on {accuracy.SLICE_PLAY} (first {n_tokens} tokens)"
+
+
+def cmd_diagnose(args) -> int:
+    n, n_tokens = _sizes(args, 32, 128)
+    cfg = _resolve_preset(args.preset, args.set or ())
+    model, inputs, what = _model_and_inputs(args, n, n_tokens)
+    d = diagnose(model, inputs, cfg, seconds=args.seconds)
+    if args.json:
+        d["inputs"] = what
+        _emit_json(d)
+    else:
+        print(what)
+        print(format_diagnosis(d))
+    return 0
+
+
+def cmd_age(args) -> int:
+    n, n_tokens = _sizes(args, 100, 128)
+    specs = args.preset or [DEFAULT_PRESET]
+    overrides = dict(args.set or ())
+    for spec in specs:  # bad presets and overrides fail before any model loads
+        _resolve_preset(spec, args.set or ())
+    rows = aging.accuracy_over_time(args.model, specs, times=args.times, n=n, n_tokens=n_tokens,
+                                    cache_dir=args.cache_dir, **overrides)
+    if args.plot:
+        aging.plot_accuracy_over_time(rows, args.plot)
+    if args.json:
+        _emit_json(dict(metric=args.model, sentences=n if args.model == "minilm" else None,
+                        tokens=n_tokens if args.model == "smollm2" else None, rows=rows))
+        return 0
+    times = list(dict.fromkeys(r["seconds"] for r in rows))
+    labels = list(dict.fromkeys(r["preset"] for r in rows))
+    size = f"{n} sentences" if args.model == "minilm" else f"{n_tokens} tokens"
+    print(f"{rows[0]['label']} over {size}, programmed once and read at each age; full "
+          f"precision: {_fmt(rows[0]['reference'], '.6g')}")
+    w = max([len("preset")] + [len(x) for x in labels])
+    head = f"{'preset':<{w}} " + " ".join(f"{human_time(t):>10}" for t in times)
+    print(head)
+    print("-" * len(head))
+    for label in labels:
+        vals = {r["seconds"]: r["value"] for r in rows if r["preset"] == label}
+        print(f"{label:<{w}} " + " ".join(f"{_fmt(vals.get(t), '.6g'):>10}" for t in times))
+    if args.plot:
+        print(f"plot written to {args.plot}")
     return 0
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any, Tuple
 
 from ..hardware.names import DEFAULT_PRESET
-from .commands import cmd_accuracy, cmd_plan, cmd_presets, cmd_report, cmd_run
+from .commands import (cmd_accuracy, cmd_age, cmd_diagnose, cmd_plan, cmd_presets, cmd_report,
+                       cmd_run)
 
 __all__ = ["PROG", "build_parser"]
 
@@ -34,6 +36,26 @@ def _int_at_least(lo: int):
 
 _positive_int = _int_at_least(1)
 _nonneg_int = _int_at_least(0)
+
+
+def _seconds(s: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {s!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {s!r}")
+    return v
+
+
+def _times(s: str) -> Tuple[float, ...]:
+    """An argparse type: comma-separated seconds >= 0 (``1,3600,86400``)."""
+    parts = [p.strip() for p in s.split(",")]
+    if not s.strip() or any(not p for p in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds (e.g. 1,3600,86400), "
+                                         f"got {s!r}")
+    return tuple(_seconds(p) for p in parts)
 
 
 def _override(s: str) -> Tuple[str, Any]:
@@ -61,6 +83,17 @@ def _add_preset_options(sp: argparse.ArgumentParser) -> None:
                     help="override a preset field (repeatable)")
 
 
+def _add_model_options(sp: argparse.ArgumentParser, sentences: int, tokens: int) -> None:
+    sp.add_argument("--model", required=True, choices=["minilm", "smollm2"],
+                    help="all-MiniLM-L6-v2 or SmolLM2-135M (offline wheels)")
+    size = sp.add_mutually_exclusive_group()
+    size.add_argument("--sentences", type=_positive_int,
+                      help=f"MiniLM: news sentences (default {sentences})")
+    size.add_argument("--tokens", type=_positive_int,
+                      help=f"SmolLM2: tokens of the Hamlet slice (default {tokens})")
+    sp.add_argument("--cache-dir", help="where the converted SmolLM2 is cached")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
@@ -75,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "  torch-photonic plan deepseek-v3 --preset glass-pcm-200mm\n"
                        "  torch-photonic run --preset ideal --tokens 32 --path convert photonic\n"
                        "  torch-photonic accuracy --quick\n"
+                       "  torch-photonic diagnose --model smollm2 --tokens 64\n"
+                       "  torch-photonic age --model minilm --preset glass-pcm-200mm --plot age.png\n"
                        "  torch-photonic run --report-json meter.json && torch-photonic report meter.json\n"
                        "Use 'torch-photonic COMMAND --help' for the options of a command.",
                 formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
@@ -133,6 +168,36 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--cache-dir", help="where the converted SmolLM2 is cached")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_accuracy)
+
+    sp = sub.add_parser("diagnose", parents=[common],
+                        help="error budget of MiniLM or SmolLM2: per layer and per non-ideality",
+                        description="The error budget of a real model on a preset: each linear "
+                                    "layer's relative output error on its own captured input with "
+                                    "all effects and with each effect alone (DAC, levels, "
+                                    "programming noise, read noise, drift, shot, receiver, ADC, "
+                                    "formats), its dominant effect and converter clip rates, and "
+                                    "the end-to-end error of the converted model's output.")
+    _add_model_options(sp, sentences=32, tokens=128)
+    _add_preset_options(sp)
+    sp.add_argument("--seconds", type=_seconds, default=0.0,
+                    help="time since programming (drift, read noise; default 0)")
+    sp.set_defaults(func=cmd_diagnose)
+
+    sp = sub.add_parser("age", parents=[common], help="accuracy over time since programming",
+                        description="MiniLM embedding cosine or SmolLM2 perplexity of a model "
+                                    "converted and programmed once, read at growing ages (drift "
+                                    "and accumulated read noise), per preset, against full "
+                                    "precision.")
+    _add_model_options(sp, sentences=100, tokens=128)
+    sp.add_argument("--preset", action="append",
+                    help=f"preset name or file (repeatable; default {DEFAULT_PRESET})")
+    sp.add_argument("--set", action="append", type=_override, metavar="GROUP__FIELD=VALUE",
+                    help="override a field of every preset (repeatable)")
+    sp.add_argument("--times", type=_times, default=(1, 3600, 86400, 2592000, 31536000),
+                    metavar="S,S,...", help="seconds since programming (default 1 s, 1 h, 1 d, "
+                                            "30 d, 1 y: 1,3600,86400,2592000,31536000)")
+    sp.add_argument("--plot", metavar="PNG", help="write the plot (log time axis)")
+    sp.set_defaults(func=cmd_age)
 
     sp = sub.add_parser("report", parents=[common], help="re-render a saved meter report (JSON)",
                         description="Render a meter report written by Meter.to_json (or 'run "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import math
 import threading
 from typing import Any, Dict, Iterator, Optional, Union
 
@@ -15,6 +16,7 @@ import torch
 
 from .. import _C
 from ..hardware.resolve import resolve
+from ..optics.store import store
 from .matmul import handler_for
 
 _config_lock = threading.RLock()
@@ -207,6 +209,16 @@ def count_host_ops() -> Iterator[Dict[str, Dict[str, int]]]:
             delta = {k: v - prev.get(k, 0) for k, v in stats.items()}
             if delta["calls"]:
                 result[name] = delta
+
+
+# ---- ageing --------------------------------------------------------------------------------
+def age(seconds: float) -> None:
+    """Ages every programmed weight to ``seconds`` after programming (drift and accumulated read
+    noise), the clock ``tp.age`` sets for ``convert()``ed models too."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"age: seconds must be a finite number >= 0, got {seconds!r}")
+    store.set_age(float(seconds))
 
 
 # ---- hardware configuration ----------------------------------------------------------------

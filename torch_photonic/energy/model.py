@@ -18,18 +18,11 @@ tiles; each of the ``m`` input rows makes one *tile pass* through each of them.
 * ``adc``   (per output conversion, ADC + photodiode + TIA): conversions = m * n * k_tiles
   (every tile's partial sum is digitised, partials are summed digitally);
   E = conversions * (adc_energy_j + pd_energy_j + tia_energy_j).
-* ``laser`` (per output conversion, optical power for that readout, raised by the total
-  insertion loss ``optics.insertion_loss_db`` and divided by the wall-plug efficiency):
-    - ``shot``:    E_conv = 2**(2*adc_bits) photons * h*c/wavelength * 10**(IL/10) / WPE
-                   (a b-bit readout needs ~2^(2b) photons; [d-read-noise])
-    - ``lt_rule``: E_conv = P_sens * 10**(IL/10) * 2**adc_bits / WPE / clock_hz, with
-                   P_sens = 10**(receiver_sensitivity_dbm/10) mW (Lightening-Transformer rule,
-                   P_laser = P_sens*10^(IL/10)*N_out*2^bits/WPE per tile; [zhu2024]), i.e. the
-                   tile laser power over one clock period, shared by its N_out outputs.
-    - ``off``:     0.
-  ``optics.waveguide_loss_db_per_cm`` is taken as already included in the total
-  ``insertion_loss_db`` (the presets give a total insertion loss, [d-laser]), so it is not
-  added again.
+* ``laser`` (per output conversion): the laser of the config's photon budget
+  (:mod:`torch_photonic.hardware.photon_budget`), the same light that sets the shot and receiver
+  noise the kernels draw: ``E_conv = optics.laser_power_w / wall_plug_efficiency /
+  (tiles_in_parallel * tile_cols * wdm_channels * clock_hz)``, the wall power of the laser shared
+  by every conversion the chip makes per second at full use.
 * ``memory`` (activation traffic, on-chip SRAM): bits = m*k*dac_bits + m*n*adc_bits,
   E = bits * host.sram_pj_per_bit * 1e-12 (SRAM 0.10 pJ/bit, [zhu2024] from [cacti2009]; gives
   the glass preset's ~490 TOPS/W with SRAM quoted in the README).
@@ -65,6 +58,9 @@ import math
 import warnings
 from typing import Any, Dict, Iterable, List, Optional
 
+from ..hardware.photon_budget import LIGHT_M_S, PLANCK_J_S
+from ..hardware.photon_budget import laser_energy_per_conversion as _laser_energy
+
 __all__ = [
     "OPTICAL_COMPONENTS", "COMPONENTS", "PHYSICAL_LIMIT_TOPS_PER_WATT", "DEFAULTS",
     "tile_shape", "mvm_counts", "laser_energy_per_conversion", "input_sample_energy",
@@ -73,9 +69,6 @@ __all__ = [
     "energy_per_mac", "peak", "energy_per_mac_vs_fanin", "capacity_cells",
 ]
 
-# Physical constants (CODATA 2018, exact SI values).
-PLANCK_J_S = 6.62607015e-34
-LIGHT_M_S = 299792458.0
 
 #: optical components, in report order
 OPTICAL_COMPONENTS = ("laser", "dac", "adc", "memory")
@@ -94,8 +87,6 @@ DEFAULTS: Dict[str, Any] = {
     "array.tiles_in_parallel": None,          # None -> array.tiles_per_chip
     # one row of every tile written at once: one write driver per tile column ([d-write]).
     "pcm.parallel_writers": None,             # None -> tiles_per_chip * tile_cols
-    # -25 dBm receiver sensitivity (the Lightening-Transformer laser sizing rule, [zhu2024]).
-    "optics.receiver_sensitivity_dbm": -25.0,
     # C band, 1550 nm ([d-receiver]; photon energy: 2^16 photons = 8.4 fJ at 8 b).
     "optics.wavelength_m": 1.55e-6,
     # measured H100 bf16 GEMM 0.9721 TFLOP/J -> 1.03 pJ/FLOP ([h100-gemm]).
@@ -163,21 +154,8 @@ def mvm_counts(cfg: Any, m: int, k: int, n: int, batch: int = 1) -> Dict[str, in
 
 
 def laser_energy_per_conversion(cfg: Any) -> float:
-    """Wall-plug laser energy behind one output conversion (J), per ``optics.laser_model``."""
-    o = cfg.optics
-    model = getattr(o, "laser_model", "lt_rule")
-    if model == "off":
-        return 0.0
-    loss = 10.0 ** (float(o.insertion_loss_db) / 10.0)
-    wpe = float(o.wall_plug_efficiency)
-    bits = int(cfg.converters.adc_bits)
-    if model == "shot":
-        photon_j = PLANCK_J_S * LIGHT_M_S / float(_get(cfg, "optics.wavelength_m"))
-        return (2.0 ** (2 * bits)) * photon_j * loss / wpe
-    if model == "lt_rule":
-        p_sens_w = 1e-3 * 10.0 ** (float(_get(cfg, "optics.receiver_sensitivity_dbm")) / 10.0)
-        return p_sens_w * loss * (2.0 ** bits) / wpe / float(o.clock_hz)
-    raise ValueError(f"optics.laser_model must be 'shot', 'lt_rule' or 'off', got {model!r}")
+    """Wall-plug laser energy behind one output conversion (J), from the photon budget."""
+    return _laser_energy(cfg)
 
 
 def input_sample_energy(cfg: Any) -> float:

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..hardware.effects import OFF
 from .data import sentences
 from .loaders import load_minilm
 from .metrics import embed, minilm_cosine, smollm2_perplexity
@@ -195,14 +196,10 @@ def layer_errors(transform: Transform, model: Optional[nn.Module] = None, tokeni
     return rows
 
 
-#: Non-idealities of a preset, each switched off alone (``resolve`` overrides).
+#: Non-idealities of a preset, each switched off alone (``resolve`` overrides, from
+#: :data:`torch_photonic.hardware.effects.OFF`).
 ABLATIONS: Dict[str, Dict[str, Any]] = {
-    "no program noise": {"pcm__program_noise": 0.0},
-    "no read noise": {"pcm__read_noise_shot": 0.0, "pcm__read_noise_thermal": 0.0},
-    "no drift": {"pcm__drift_nu": 0.0, "pcm__drift_nu_std": 0.0},
-    "exact weights (format none)": {"formats__weight_format": "none"},
-    "exact activations (format none)": {"formats__activation_format": "none"},
-    "16-bit ADC/DAC": {"converters__adc_bits": 16, "converters__dac_bits": 16},
+    f"no {effect}": dict(fields) for effect, fields in OFF.items()
 }
 
 

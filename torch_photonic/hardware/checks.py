@@ -5,7 +5,7 @@ import math
 from typing import Any
 
 __all__ = ["FrozenDict", "fail", "number", "integer_at_least", "non_negative", "positive",
-           "one_of", "boolean"]
+           "one_of", "boolean", "number_tuple"]
 
 
 class FrozenDict(dict):
@@ -80,3 +80,12 @@ def one_of(path, v, allowed):
 def boolean(path, v):
     if not isinstance(v, bool):
         fail(path, "must be a bool", v)
+
+
+def number_tuple(path, v, size):
+    """A tuple of ``size`` finite numbers (lists from TOML/JSON are accepted)."""
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != size:
+        fail(path, f"must be a list of {size} numbers", v)
+    for i, x in enumerate(v):
+        number(f"{path}[{i}]", x)
+    return tuple(float(x) for x in v)

@@ -16,12 +16,17 @@ Conventions used by the kernels (torch_photonic/optics/kernels.py, csrc/optical/
   for signed weights, 1 = one cell with a mid-level offset).
 * ``pcm.levels`` is the number of distinguishable conductance levels of one cell;
   ``pcm.quantize_levels`` switches the rounding onto those levels on/off.
-* ``converters.dac_rounding`` / ``converters.adc_rounding`` switch the uniform
-  converter rounding (and, for the ADC, the clipping at full scale) on/off.
-* ``converters.adc_full_scale`` is ``"auto"`` (calibrated per tile from the first batch:
-  ``adc_calibration_sigma`` x the RMS of the normalised partial sums) or a float in units of
-  a normalised partial sum (inputs scaled to |x| <= 1, conductances to |g| <= 1, so the largest
-  possible value is ``tile_rows``).
+* ``pcm`` noise: programming noise, 1/f read noise and drift as functions of the conductance
+  (the PCM model of docs/design.md); all zero coefficients switch a term off.
+* ``mapping``: inputs are scaled per token and k-tile (``input_range = "dynamic"``: their abs-max;
+  ``"static"``: one calibrated range per tile), optionally to a power of two
+  (``block_exponent``); the ADC full scale is ``adc_full_scale`` normalised partial-sum units
+  (inputs scaled to |x| <= 1, conductances to |g| <= 1, so a tile's largest possible value is
+  ``tile_rows``) or calibrated per column (``adc_range = "calibrated"``).
+* ``optics``: the link budget (laser power, losses, receiver) that sets shot and receiver noise
+  and the laser energy alike (torch_photonic/hardware/photon_budget.py).
+* ``converters.dac_rounding`` / ``converters.adc_rounding`` switch the uniform converter
+  rounding (and, for the ADC, the clipping at full scale) on/off.
 """
 from __future__ import annotations
 
@@ -29,13 +34,16 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .checks import FrozenDict, boolean, one_of, fail, non_negative, positive, integer_at_least, number
-from .names import DYNAMIC_MODES, FORMATS, LASER_MODELS, MODES, SCALE_RULES, SCALINGS
+from .checks import (FrozenDict, boolean, one_of, fail, non_negative, positive, integer_at_least,
+                     number, number_tuple)
+from .names import (ADC_RANGES, DRIFT_COMPENSATIONS, DYNAMIC_MODES, FORMATS, INPUT_RANGES, MODES,
+                    SCALE_RULES, SCALINGS)
 
 __all__ = [
-    "ArrayConfig", "PCMConfig", "ConverterConfig", "OpticsConfig", "FormatConfig",
+    "ArrayConfig", "PCMConfig", "ConverterConfig", "MappingConfig", "OpticsConfig",
+    "FormatConfig",
     "HostConfig", "DynamicConfig", "ClaimConfig", "HardwareConfig", "FrozenDict",
     "FORMATS", "SCALINGS", "SCALE_RULES",
 ]
@@ -103,13 +111,22 @@ class ArrayConfig(_Group):
 @dataclass(frozen=True)
 class PCMConfig(_Group):
     levels: int                    # distinguishable conductance levels per cell
-    program_noise: float           # sigma of a programmed level, fraction of full range
-    read_noise_shot: float         # c in sigma = c*sqrt(|y|*FS)
-    read_noise_thermal: float      # sigma = t*FS
-    drift_nu: float
-    drift_nu_std: float
+    # programming noise sigma(g) = c0 + c1 g + c2 g^2 (fraction of the cell's full range) at
+    # the target conductance g in [0, 1]
+    program_noise_coeffs: Tuple[float, float, float]
+    # accumulated 1/f read noise: q(g) = min(q0 / g^q_exponent, q_max),
+    # sigma = g q sqrt(ln((t + t_read) / (2 t_read))) at t seconds after programming + t0
+    read_noise_q0: float
+    read_noise_q_exponent: float
+    read_noise_q_max: float
+    read_time_s: float
+    # drift g(t) = g0 (t / t0)^-nu, nu = |mu(g) + sd(g) z|, mu = clamp(a ln g + b, range)
+    drift_nu_coeffs: Tuple[float, float]
+    drift_nu_range: Tuple[float, float]
+    drift_nu_std_coeffs: Tuple[float, float]
+    drift_nu_std_range: Tuple[float, float]
     drift_t0_s: float
-    drift_compensation: bool
+    drift_compensation: str        # "none" | "global" | "per_column"
     write_energy_j: float          # per cell write
     write_time_s: float            # per cell write
     endurance_cycles: float
@@ -117,18 +134,54 @@ class PCMConfig(_Group):
     quantize_levels: bool = True   # round programmed weights onto the `levels` grid
     _group = "pcm"
 
+    def __post_init__(self):
+        for n, size in (("program_noise_coeffs", 3), ("drift_nu_coeffs", 2),
+                        ("drift_nu_range", 2), ("drift_nu_std_coeffs", 2),
+                        ("drift_nu_std_range", 2)):
+            object.__setattr__(self, n, number_tuple(f"{self._group}.{n}", getattr(self, n),
+                                                     size))
+        super().__post_init__()
+
     def _validate(self, p):
         integer_at_least(f"{p}.levels", self.levels, 2)
         if self.levels > 256:
             fail(f"{p}.levels", "must be <= 256 (codes are stored as 8-bit)", self.levels)
-        for n in ("program_noise", "read_noise_shot", "read_noise_thermal", "drift_nu",
-                  "drift_nu_std", "write_energy_j", "write_time_s"):
+        if self.program_noise_coeffs[0] < 0 or any(
+                self.program_sigma(g) < 0 for g in (0.0, 0.25, 0.5, 0.75, 1.0)):
+            fail(f"{p}.program_noise_coeffs", "must give sigma(g) >= 0 on [0, 1]",
+                 self.program_noise_coeffs)
+        for n in ("read_noise_q0", "read_noise_q_exponent", "read_noise_q_max",
+                  "write_energy_j", "write_time_s"):
             non_negative(f"{p}.{n}", getattr(self, n))
+        positive(f"{p}.read_time_s", self.read_time_s)
+        for n in ("drift_nu_range", "drift_nu_std_range"):
+            lo, hi = getattr(self, n)
+            if lo < 0 or hi < lo:
+                fail(f"{p}.{n}", "must be [lo, hi] with 0 <= lo <= hi", getattr(self, n))
         positive(f"{p}.drift_t0_s", self.drift_t0_s)
+        one_of(f"{p}.drift_compensation", self.drift_compensation, DRIFT_COMPENSATIONS)
         positive(f"{p}.endurance_cycles", self.endurance_cycles)
-        boolean(f"{p}.drift_compensation", self.drift_compensation)
         boolean(f"{p}.quantize_levels", self.quantize_levels)
         integer_at_least(f"{p}.parallel_writers", self.parallel_writers, 1)
+
+    def program_sigma(self, g: float) -> float:
+        """Programming-noise sigma at target conductance ``g`` (fraction of the range)."""
+        c0, c1, c2 = self.program_noise_coeffs
+        return c0 + c1 * g + c2 * g * g
+
+    @property
+    def drifts(self) -> bool:
+        """True if conductances drift (some cell has nu > 0)."""
+        return any(v != 0 for v in self.drift_nu_range + self.drift_nu_std_range)
+
+    @property
+    def read_noisy(self) -> bool:
+        return self.read_noise_q0 > 0 and self.read_noise_q_max > 0
+
+    @property
+    def ages(self) -> bool:
+        """True if the cells change after programming (drift or accumulated read noise)."""
+        return self.drifts or self.read_noisy
 
 
 @dataclass(frozen=True)
@@ -140,10 +193,8 @@ class ConverterConfig(_Group):
     adc_energy_j: float
     pd_energy_j: float
     tia_energy_j: float
-    adc_full_scale: Union[str, float]   # "auto" or a float (normalised partial-sum units)
-    adc_calibration_sigma: float        # auto full scale = this many RMS of the partial sums
     dac_rounding: bool = True           # uniform DAC rounding to dac_bits
-    adc_rounding: bool = True           # ADC rounding to adc_bits and clipping at FS
+    adc_rounding: bool = True           # ADC rounding to adc_bits and clipping at full scale
     _group = "converters"
 
     def _validate(self, p):
@@ -156,40 +207,69 @@ class ConverterConfig(_Group):
         for n in ("dac_energy_j", "modulator_energy_j", "adc_energy_j", "pd_energy_j",
                   "tia_energy_j"):
             non_negative(f"{p}.{n}", getattr(self, n))
-        if isinstance(self.adc_full_scale, str):
-            one_of(f"{p}.adc_full_scale", self.adc_full_scale, ("auto",))
-        else:
-            positive(f"{p}.adc_full_scale", self.adc_full_scale)
-        positive(f"{p}.adc_calibration_sigma", self.adc_calibration_sigma)
         boolean(f"{p}.dac_rounding", self.dac_rounding)
         boolean(f"{p}.adc_rounding", self.adc_rounding)
 
 
 @dataclass(frozen=True)
+class MappingConfig(_Group):
+    """How a layer meets the array: per-tile input gains, ADC ranges, bound management."""
+    adc_full_scale: float               # ADC full scale in normalised partial-sum units
+    input_range: str = "dynamic"        # "dynamic": per token and tile abs-max; "static": per tile
+    block_exponent: bool = False        # gains rounded up to a power of two (block floating point)
+    input_percentile: float = 99.99     # static ranges: this percentile of |x| per tile
+    adc_range: str = "fixed"            # "fixed": adc_full_scale; "calibrated": per column
+    adc_percentile: float = 99.99       # calibrated ADC ranges: this percentile of |y| per column
+    bound_management: int = 0           # redo a saturated (token, tile) at half input scale, n times
+    _group = "mapping"
+
+    def _validate(self, p):
+        one_of(f"{p}.input_range", self.input_range, INPUT_RANGES)
+        boolean(f"{p}.block_exponent", self.block_exponent)
+        one_of(f"{p}.adc_range", self.adc_range, ADC_RANGES)
+        positive(f"{p}.adc_full_scale", self.adc_full_scale)
+        for n in ("input_percentile", "adc_percentile"):
+            v = getattr(self, n)
+            positive(f"{p}.{n}", v)
+            if v > 100:
+                fail(f"{p}.{n}", "must be a percentile in (0, 100]", v)
+        integer_at_least(f"{p}.bound_management", self.bound_management, 0)
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.input_range == "static" or self.adc_range == "calibrated"
+
+
+@dataclass(frozen=True)
 class OpticsConfig(_Group):
-    laser_model: str               # "shot" | "lt_rule" | "off"
+    laser_power_w: float           # optical laser power per chip (all wavelengths)
     wall_plug_efficiency: float
-    insertion_loss_db: float
+    coupler_loss_db: float         # laser to chip
+    modulator_loss_db: float       # insertion loss of an input modulator
+    splitter_excess_loss_db: float # excess loss of one 1x2 splitter stage
+    crossing_loss_db: float        # per waveguide crossing
     waveguide_loss_db_per_cm: float
     responsivity_a_per_w: float
-    receiver_sensitivity_dbm: float
+    tia_noise_a_per_rthz: float    # receiver input-referred current noise density
     wdm_channels: int
     clock_hz: float
     wavelength_m: float
+    shot_noise: bool = True        # photon shot noise at the detectors
     _group = "optics"
 
     def _validate(self, p):
-        one_of(f"{p}.laser_model", self.laser_model, LASER_MODELS)
+        non_negative(f"{p}.laser_power_w", self.laser_power_w)
         positive(f"{p}.wall_plug_efficiency", self.wall_plug_efficiency)
         if self.wall_plug_efficiency > 1:
             fail(f"{p}.wall_plug_efficiency", "must be <= 1", self.wall_plug_efficiency)
-        non_negative(f"{p}.insertion_loss_db", self.insertion_loss_db)
-        non_negative(f"{p}.waveguide_loss_db_per_cm", self.waveguide_loss_db_per_cm)
+        for n in ("coupler_loss_db", "modulator_loss_db", "splitter_excess_loss_db",
+                  "crossing_loss_db", "waveguide_loss_db_per_cm", "tia_noise_a_per_rthz"):
+            non_negative(f"{p}.{n}", getattr(self, n))
         positive(f"{p}.responsivity_a_per_w", self.responsivity_a_per_w)
-        number(f"{p}.receiver_sensitivity_dbm", self.receiver_sensitivity_dbm)
         integer_at_least(f"{p}.wdm_channels", self.wdm_channels, 1)
         positive(f"{p}.clock_hz", self.clock_hz)
         positive(f"{p}.wavelength_m", self.wavelength_m)
+        boolean(f"{p}.shot_noise", self.shot_noise)
 
 
 @dataclass(frozen=True)
@@ -255,7 +335,7 @@ class ClaimConfig(_Group):
 
 _GROUPS = {
     "array": ArrayConfig, "pcm": PCMConfig, "converters": ConverterConfig,
-    "optics": OpticsConfig, "formats": FormatConfig, "host": HostConfig,
+    "mapping": MappingConfig, "optics": OpticsConfig, "formats": FormatConfig, "host": HostConfig,
     "dynamic": DynamicConfig, "claim": ClaimConfig,
 }
 
@@ -270,6 +350,7 @@ class HardwareConfig:
     optics: OpticsConfig
     formats: FormatConfig
     host: HostConfig
+    mapping: MappingConfig
     dynamic: DynamicConfig = field(default_factory=DynamicConfig)
     claim: Optional[ClaimConfig] = None
     chips: int = 1
@@ -318,10 +399,10 @@ class HardwareConfig:
     @property
     def is_exact(self) -> bool:
         """True if the optical product reduces to fake_quantize(x) @ fake_quantize(W).T."""
-        p, c = self.pcm, self.converters
-        return (not p.quantize_levels and p.program_noise == 0 and p.read_noise_shot == 0
-                and p.read_noise_thermal == 0 and p.drift_nu == 0 and p.drift_nu_std == 0
-                and not c.dac_rounding and not c.adc_rounding)
+        p, c, o, m = self.pcm, self.converters, self.optics, self.mapping
+        return (not p.quantize_levels and not any(p.program_noise_coeffs) and not p.ages
+                and not o.shot_noise and o.tia_noise_a_per_rthz == 0
+                and not c.dac_rounding and not c.adc_rounding and m.input_range == "dynamic")
 
     # ------------------------------------------------------------------ overrides
     def replace(self, **overrides) -> "HardwareConfig":

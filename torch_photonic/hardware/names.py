@@ -9,7 +9,9 @@ FORMATS = ("none",) + QUANT_FORMATS
 SCALINGS = ("none", "tensor", "channel", "mx", "nvfp4", "block128", "block128_ue8m0")
 SCALE_RULES = ("floor", "rceil")
 
-LASER_MODELS = ("shot", "lt_rule", "off")
+INPUT_RANGES = ("dynamic", "static")
+ADC_RANGES = ("fixed", "calibrated")
+DRIFT_COMPENSATIONS = ("none", "global", "per_column")
 MODES = ("bottom_up", "claim")
 DYNAMIC_MODES = ("electronic", "optical")
 

@@ -2,9 +2,10 @@
 from .base import PhotonicModule
 from .convert import ConversionReport, convert
 from .experts import PhotonicExperts
-from .lifecycle import (clear_programmed, keep_digital, label_parameters, photonic_modules,
-                        program, set_time)
+from .lifecycle import (age, calibrate, clear_programmed, clip_rates, keep_digital,
+                        label_parameters, photonic_modules, program, reset_clip_rates, set_time)
 from .linear import PhotonicLinear
 
 __all__ = ["PhotonicModule", "PhotonicLinear", "PhotonicExperts", "ConversionReport", "convert",
-           "program", "set_time", "keep_digital", "label_parameters", "photonic_modules", "clear_programmed"]
+           "program", "set_time", "age", "calibrate", "clip_rates", "reset_clip_rates",
+           "keep_digital", "label_parameters", "photonic_modules", "clear_programmed"]

@@ -2,7 +2,10 @@
 modules on the ``photonic`` device):
 
 * :func:`program` writes a model's weights into the cells now (instead of at the first forward);
-* :func:`set_time` ages programmed weights (drift): one clock, in the store, read by both paths;
+* :func:`age` (also :func:`set_time`) ages programmed weights (drift and accumulated read noise):
+  one clock, in the store, read by both paths;
+* :func:`calibrate` sets the converter ranges a mapping calibrates (static input ranges, per-column
+  ADC ranges) from many batches; :func:`clip_rates` reports how often the converters clipped;
 * :func:`label_parameters` names a model's weights for meter rows and noise seeds (done
   automatically the first time a module with ``photonic`` parameters runs).
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
-from typing import Any, Iterable, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -22,8 +25,8 @@ from .convert import matches
 from .experts import PhotonicExperts
 from .linear import PhotonicLinear
 
-__all__ = ["program", "set_time", "label_parameters", "photonic_modules", "clear_programmed",
-           "keep_digital"]
+__all__ = ["program", "set_time", "age", "calibrate", "clip_rates", "reset_clip_rates", "label_parameters",
+           "photonic_modules", "clear_programmed", "keep_digital"]
 
 
 def photonic_modules(model: nn.Module) -> Iterable[Tuple[str, PhotonicModule]]:
@@ -101,6 +104,69 @@ def set_time(model_or_seconds: Any, seconds: Optional[float] = None) -> Any:
     for p in params:
         store.set_age(float(seconds), p)
     return model
+
+
+def age(model_or_seconds: Any, seconds: Optional[float] = None) -> Any:
+    """Ages programmed weights to ``seconds`` after programming: ``age(model, seconds)`` for one
+    model (``convert()``ed or on the device), ``age(seconds)`` for every weight."""
+    return set_time(model_or_seconds, seconds)
+
+
+def calibrate(model: nn.Module, batches: Iterable[Any],
+              run: Optional[Callable[[nn.Module, Any], Any]] = None) -> nn.Module:
+    """Calibrates the converter ranges of every weight ``model`` multiplies optically, over
+    ``batches`` (each passed to ``model(batch)``, or to ``run(model, batch)``), as the mapping of
+    its config asks: static input ranges per tile and/or ADC ranges per column (a percentile over
+    all batches). A mapping with nothing to calibrate leaves the model as it is. Runs without
+    gradients; a mapping that calibrates both ranges takes two passes over ``batches``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"calibrate: model must be an nn.Module, got {type(model).__name__}")
+    batches = list(batches)
+    if not batches:
+        raise ValueError("calibrate: batches is empty; give at least one batch")
+    run = run if run is not None else (lambda m, b: m(b))
+    configs = _configs_of(model)
+    phases = ["inputs"] if any(c.mapping.input_range == "static" for c in configs) else []
+    if any(c.mapping.adc_range == "calibrated" for c in configs):
+        phases.append("adc")
+    was_training = model.training
+    model.eval()
+    try:
+        for phase in phases:
+            store.begin_calibration(phase)
+            try:
+                with torch.no_grad():
+                    for b in batches:
+                        run(model, b)
+            finally:
+                store.finish_calibration()
+    finally:
+        model.train(was_training)
+    return model
+
+
+def _configs_of(model: nn.Module) -> list:
+    """The hardware configs a model's optical products run with (its layers', or the device's)."""
+    out = [m.config for _, m in photonic_modules(model)]
+    if any(p.device.type == "photonic" for p in model.parameters()):
+        device_config = torch.photonic.get_config()  # the device's module (no import: no cycle)
+        if device_config != "exact":
+            out.append(device_config)
+    return out
+
+
+def clip_rates(model: Optional[nn.Module] = None) -> dict:
+    """Converter statistics per layer since programming (or :func:`reset_clip_rates`): input and
+    output clip rates and bound-management retries; ``model`` limits them to its layers."""
+    counts = store.clip_counts()
+    if model is not None:
+        rows = {store.row_name(store.name_of(p)) for p in model.parameters()}
+        counts = {k: v for k, v in counts.items() if k in rows}
+    return {k: v.as_dict() for k, v in sorted(counts.items()) if v.outputs}
+
+
+def reset_clip_rates() -> None:
+    store.reset_clip_counts()
 
 
 def clear_programmed() -> None:

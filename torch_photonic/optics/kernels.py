@@ -1,11 +1,14 @@
-"""Thin Python wrappers over the optical C++ ops (``torch.ops.photonic.program/drift/
-calibrate/mvm``), taking a :class:`~torch_photonic.HardwareConfig` instead of loose scalars.
+"""Thin Python wrappers over the optical C++ ops (``torch.ops.photonic.program/drift/mvm``),
+taking a :class:`~torch_photonic.HardwareConfig` instead of loose scalars.
 
 A :class:`ProgrammedState` is the non-volatile content of the PCM cells for one weight matrix:
 ``weff`` (float32 [out, in]: the programmed, noisy conductances times their block scales: 4 bytes
-per weight), ``scales`` (float32 [out, k_tiles]) and the calibrated ADC full scale. The drift
-spread is regenerated from ``seed``; an aged copy of ``weff`` is cached for the current time
-(another 4 bytes per weight while the layer is aged).
+per weight), ``scales`` (float32 [out, k_tiles]), the ADC full scales and the static input ranges
+of its tiles (:mod:`torch_photonic.optics.calibration`), and the clip counts of its reads. The
+cells' state at an age (drift and accumulated read noise, regenerated from ``seed``) is cached for
+the current age; while it is, the t0 copy is dropped when the source weight can regenerate it.
+The common-mode light of balanced detection is computed from a bfloat16 copy of the cells
+(2 bytes per weight): at most ~6.5 bytes per weight in all.
 """
 from __future__ import annotations
 
@@ -14,12 +17,46 @@ from typing import Optional, Tuple
 
 import torch
 
+from ..hardware.photon_budget import kernel_noise
 from ..hardware.config import HardwareConfig
 
-__all__ = ["ProgrammedState", "program", "drift", "calibrate", "mvm", "reference",
+__all__ = ["ProgrammedState", "ClipCounts", "program", "drift", "mvm", "reference",
            "full_scale_tensor", "drift_active"]
 
 _ops = torch.ops.photonic
+
+
+@dataclass
+class ClipCounts:
+    """What the converters of one weight saw: input samples and how many the DAC clipped, output
+    conversions and how many the ADC clipped, and bound-management retries (token x tile)."""
+    inputs: int = 0
+    inputs_clipped: int = 0
+    outputs: int = 0
+    outputs_clipped: int = 0
+    retries: int = 0
+
+    def add(self, stats: torch.Tensor) -> None:
+        v = [int(x) for x in stats.tolist()]
+        self.inputs += v[0]
+        self.inputs_clipped += v[1]
+        self.outputs += v[2]
+        self.outputs_clipped += v[3]
+        self.retries += v[4]
+
+    @property
+    def input_clip_rate(self) -> float:
+        return self.inputs_clipped / self.inputs if self.inputs else 0.0
+
+    @property
+    def output_clip_rate(self) -> float:
+        return self.outputs_clipped / self.outputs if self.outputs else 0.0
+
+    def as_dict(self) -> dict:
+        return dict(inputs=self.inputs, inputs_clipped=self.inputs_clipped,
+                    outputs=self.outputs, outputs_clipped=self.outputs_clipped,
+                    retries=self.retries, input_clip_rate=self.input_clip_rate,
+                    output_clip_rate=self.output_clip_rate)
 
 
 @dataclass(eq=False)
@@ -28,9 +65,14 @@ class ProgrammedState:
     scales: torch.Tensor
     config: HardwareConfig
     seed: int
-    full_scale: Optional[torch.Tensor] = None   # [out, k_tiles]; None until calibrated
+    full_scale: Optional[torch.Tensor] = None    # [out, k_tiles] once calibrated, else None
+    input_range: Optional[torch.Tensor] = None   # [k_tiles] static input ranges once calibrated
     cells_written: int = 0
     times_programmed: int = 0
+    clips: ClipCounts = field(default_factory=ClipCounts)
+    calibration: Optional[object] = field(default=None, repr=False)  # a collector while calibrating
+    _cm: Optional[torch.Tensor] = field(default=None, repr=False)    # bf16 common-mode cells
+    _cm_of: Optional[torch.Tensor] = field(default=None, repr=False)  # the weight _cm was made from
     _aged: Optional[torch.Tensor] = field(default=None, repr=False)
     _aged_t: float = float("nan")
     _source: Optional[torch.Tensor] = field(default=None, repr=False)  # the weight (not a copy)
@@ -54,14 +96,21 @@ class ProgrammedState:
         n = self.scales.nbytes
         if self.weff is not None:
             n += self.weff.nbytes
-        if self.full_scale is not None:
-            n += self.full_scale.nbytes
-        if self._aged is not None:
-            n += self._aged.nbytes
+        for t in (self.full_scale, self.input_range, self._aged, self._cm):
+            if t is not None:
+                n += t.nbytes
         return n
 
     def bytes_per_weight(self) -> float:
         return self.nbytes / max(1, self._shape[0] * self._shape[1])
+
+    def common_mode_cells(self, w: torch.Tensor) -> torch.Tensor:
+        """bfloat16 cells for the common-mode light: |w| for pairs, w for single cells."""
+        if self._cm is None or self._cm_of is not w:
+            self._cm = None
+            cm = w.abs() if self.config.array.cells_per_weight == 2 else w
+            self._cm, self._cm_of = cm.to(torch.bfloat16), w
+        return self._cm
 
     def weight_at(self, seconds: float) -> torch.Tensor:
         """Effective (aged) weight at ``seconds`` after programming, cached per time."""
@@ -75,15 +124,16 @@ class ProgrammedState:
             base = self.base_weight()
             if self._source is not None:  # t0 can be regenerated: hold only the aged copy
                 self.weff = None
-            self._aged = None  # free before allocating the new one
+            self._aged = self._cm = self._cm_of = None  # free before allocating the new ones
             self._aged = _drift_raw(base, self, seconds)
             self._aged_t = seconds
         return self._aged
 
 
 def drift_active(cfg: HardwareConfig, seconds: float) -> bool:
-    p = cfg.pcm
-    return seconds > p.drift_t0_s and (p.drift_nu != 0 or p.drift_nu_std != 0)
+    """True if the cells at ``seconds`` after programming differ from the programmed ones (drift,
+    or read noise accumulated since programming: present from the first read on)."""
+    return cfg.pcm.ages and seconds >= 0
 
 
 def program(weight: torch.Tensor, config: HardwareConfig, seed: Optional[int] = None,
@@ -100,9 +150,6 @@ def program(weight: torch.Tensor, config: HardwareConfig, seed: Optional[int] = 
                          _shape=tuple(weff.shape))
     st.cells_written = weff.numel() * a.cells_per_weight
     st.times_programmed = 1
-    fs = config.converters.adc_full_scale
-    if not isinstance(fs, str):
-        st.full_scale = torch.full_like(scales, float(fs))
     return st
 
 
@@ -122,7 +169,7 @@ def _program_raw(weight: torch.Tensor, config: HardwareConfig, seed: int):
     if w.dtype != torch.float32:
         w = w.float()
     return _ops.program(w, f.weight_format, f.weight_scaling, f.scale_rule, p.levels,
-                        a.cells_per_weight, p.quantize_levels, float(p.program_noise),
+                        a.cells_per_weight, p.quantize_levels, list(p.program_noise_coeffs),
                         a.tile_rows, seed)
 
 
@@ -134,53 +181,70 @@ def drift(state: ProgrammedState, seconds: float) -> torch.Tensor:
 def _drift_raw(base: torch.Tensor, state: ProgrammedState, seconds: float) -> torch.Tensor:
     cfg = state.config
     p, a = cfg.pcm, cfg.array
+    if seconds < 0:
+        raise ValueError(f"seconds must be >= 0 (time since programming), got {seconds}")
+    read = [float(p.read_noise_q0), float(p.read_noise_q_exponent), float(p.read_noise_q_max),
+            float(p.read_time_s)]
     return _ops.drift(base, state.scales, a.cells_per_weight, a.tile_rows,
-                      float(p.drift_nu), float(p.drift_nu_std), float(p.drift_t0_s),
-                      float(seconds), bool(p.drift_compensation), state.seed)
-
-
-def calibrate(x: torch.Tensor, state: ProgrammedState, seconds: float = 0.0) -> torch.Tensor:
-    """ADC full scale per (output, k-tile) from a calibration batch (k-sigma of partial sums)."""
-    cfg = state.config
-    f, c, a = cfg.formats, cfg.converters, cfg.array
-    return _ops.calibrate(x, state.weight_at(seconds), state.scales, f.activation_format,
-                          f.activation_scaling, f.scale_rule, c.dac_bits, c.dac_rounding,
-                          a.tile_rows, a.tile_cols, float(c.adc_calibration_sigma))
+                      list(p.drift_nu_coeffs), list(p.drift_nu_range),
+                      list(p.drift_nu_std_coeffs), list(p.drift_nu_std_range),
+                      float(p.drift_t0_s), read, float(seconds), p.drift_compensation, state.seed)
 
 
 def full_scale_tensor(state: ProgrammedState) -> torch.Tensor:
+    """The ADC full scale of each (output, k-tile) in normalised partial-sum units: calibrated
+    per column, or the mapping's fixed full scale."""
     if state.full_scale is not None:
         return state.full_scale
-    # Not calibrated and no fixed value: the largest possible partial sum (never clips).
-    return torch.full_like(state.scales, float(state.config.array.tile_rows))
+    return _fixed_full_scale(float(state.config.mapping.adc_full_scale))
+
+
+_FS_CACHE: dict = {}
+
+
+def _fixed_full_scale(v: float) -> torch.Tensor:
+    t = _FS_CACHE.get(v)
+    if t is None:
+        t = _FS_CACHE[v] = torch.tensor(v, dtype=torch.float32)
+    return t
 
 
 def mvm(x: torch.Tensor, state: ProgrammedState, seconds: float = 0.0, seed: int = 0,
-        bias: Optional[torch.Tensor] = None, calibrate_if_needed: bool = True) -> torch.Tensor:
-    """Optical ``x @ W.T (+ bias)`` on a programmed state; returns float32 on x's device."""
+        bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Optical ``x @ W.T (+ bias)`` on a programmed state; returns float32 on x's device. The
+    converters' clip counts are added to ``state.clips``."""
     cfg = state.config
-    f, c, a, p = cfg.formats, cfg.converters, cfg.array, cfg.pcm
+    f, c, a, m = cfg.formats, cfg.converters, cfg.array, cfg.mapping
     dev = x.device
     if dev.type != "cpu":
         x = x.to("cpu")
         if bias is not None:
             bias = bias.to("cpu")
     w = state.weight_at(seconds)
-    if state.full_scale is None and calibrate_if_needed and _needs_fs(cfg):
-        state.full_scale = calibrate(x, state, seconds)
-    y = _ops.mvm(x, w, state.scales, full_scale_tensor(state), f.activation_format,
-                 f.activation_scaling, f.scale_rule, c.dac_bits, c.dac_rounding, c.adc_bits,
-                 c.adc_rounding, float(p.read_noise_shot), float(p.read_noise_thermal),
-                 a.tile_rows, a.tile_cols, a.cells_per_weight, float(p.drift_nu),
-                 float(p.drift_nu_std), float(p.drift_t0_s), bool(p.drift_compensation),
-                 0.0,  # drift already applied by weight_at (cached)
-                 state.seed, int(seed), bias)
+    if state.calibration is not None:
+        state.calibration.observe(x, state, w)
+    noise = kernel_noise(cfg)
+    noisy = noise["photons_per_unit"] > 0 or noise["receiver_sigma"] > 0
+    cm = state.common_mode_cells(w) if noisy else None
+    y, stats = _ops.mvm(x, w, state.scales, full_scale_tensor(state), input_ranges_of(state), cm,
+                        f.activation_format, f.activation_scaling, f.scale_rule, c.dac_bits,
+                        c.dac_rounding, m.block_exponent, c.adc_bits, c.adc_rounding,
+                        float(noise["photons_per_unit"]), float(noise["receiver_sigma"]),
+                        int(m.bound_management), a.tile_rows, a.tile_cols, a.cells_per_weight,
+                        int(seed), bias)
+    state.clips.add(stats)
     return y if dev.type == "cpu" else y.to(dev)
 
 
-def _needs_fs(cfg: HardwareConfig) -> bool:
-    p, c = cfg.pcm, cfg.converters
-    return c.adc_rounding or p.read_noise_shot > 0 or p.read_noise_thermal > 0
+def input_ranges_of(state: ProgrammedState) -> Optional[torch.Tensor]:
+    """The static input ranges of the tiles, or None for per-token abs-max gains (the mapping's
+    choice; a static mapping not yet calibrated uses per-token gains and warns once)."""
+    if state.config.mapping.input_range != "static":
+        return None
+    if state.input_range is None and state.calibration is None:
+        from .calibration import warn_uncalibrated
+        warn_uncalibrated(state)
+    return state.input_range
 
 
 def reference(x: torch.Tensor, weight: torch.Tensor, config: HardwareConfig,

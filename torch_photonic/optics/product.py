@@ -11,6 +11,8 @@ Degenerate and bad input behaves as the CPU's product would:
 * ``M = 0`` or ``N = 0``: an empty result; ``K = 0``: zeros (plus the bias); nothing is charged;
 * float16, bfloat16 and float64 inputs are computed in float32 (the converters' precision) and
   returned in float32 for the caller to cast; non-contiguous inputs are fine;
+* bound management's repeated passes (a saturated token and tile run again at half the input
+  scale) are charged as extra products of ``op = "bound_management"``;
 * a row of ``x`` holding NaN or Inf gives, in that row, what the float product gives (NaN/Inf
   propagate), and the layer warns once, naming itself: real converters would saturate instead.
 """
@@ -86,7 +88,9 @@ def weight_product(x: torch.Tensor, weight: torch.Tensor, matrix: torch.Tensor,
         x[bad_rows] = 0.0
     entry = st.entry(weight, matrix, config, expert)
     seed = st.read_seed(weight, entry, config)
+    retries = entry.state.clips.retries
     y = kernels.mvm(x, entry.state, st.age_of(weight), seed, bias)
+    retries = entry.state.clips.retries - retries
     row = st.row_name(st.name_of(weight))
     if bad_rows is not None:
         ref = x_bad @ matrix.float().t()  # those rows as given, through the float product
@@ -95,6 +99,9 @@ def weight_product(x: torch.Tensor, weight: torch.Tensor, matrix: torch.Tensor,
         y[bad_rows] = ref
         _warn_nonfinite(row, config)
     events.record_mvm(row, op, m, k, n, config, expert=expert)
+    if retries:  # bound management ran these (token, tile) passes again at half scale
+        events.record_mvm(row, "bound_management", retries, min(k, config.array.tile_rows), n,
+                          config, expert=expert)
     return y
 
 

@@ -34,7 +34,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..energy import events
 from ..hardware.config import HardwareConfig
-from . import kernels
+from . import calibration, kernels
 
 __all__ = ["WeightStore", "store", "mix_seed", "name_seed"]
 
@@ -81,6 +81,7 @@ class WeightStore:
         self._digital: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
         self._anonymous = itertools.count()
         self._default_age = 0.0
+        self._calibrating: Optional[str] = None   # calibration phase while calibrating
 
     # ------------------------------------------------------------------ names
     def label(self, weight: torch.Tensor, name: str, *, overwrite: bool = False) -> None:
@@ -173,6 +174,8 @@ class WeightStore:
             # A storage key (inference tensors) must not be kept alive by its own state.
             state = kernels.program(matrix, config, seed,
                                     keep_source=isinstance(weight, torch.Tensor))
+            if self._calibrating is not None:
+                state.calibration = calibration.Collector(self._calibrating)
             entry = _Entry(state=state, version=version, writes=writes)
             if old is not None:
                 state.cells_written += old.state.cells_written
@@ -189,6 +192,55 @@ class WeightStore:
             entry.reads += 1
             n = entry.reads
         return mix_seed(config.seed, name_seed(self.name_of(weight)), entry.state.seed, n)
+
+    # ------------------------------------------------------------------ calibration
+    def begin_calibration(self, phase: str) -> None:
+        """From now on every product of every weight feeds its calibration statistics
+        (``phase``: ``"inputs"`` or ``"adc"``, see :mod:`torch_photonic.optics.calibration`)."""
+        with self._lock:
+            self._calibrating = phase
+            for per in self._entries.values():
+                for e in per.values():
+                    e.state.calibration = calibration.Collector(phase)
+
+    def finish_calibration(self) -> int:
+        """Sets the measured ranges of every weight calibrated since :meth:`begin_calibration`;
+        returns how many weights were calibrated."""
+        n = 0
+        with self._lock:
+            self._calibrating = None
+            for per in self._entries.values():
+                for e in per.values():
+                    if e.state.calibration is not None and e.state.calibration.batches:
+                        n += 1
+                    calibration.finish(e.state)
+        return n
+
+    @property
+    def calibrating(self) -> bool:
+        return self._calibrating is not None
+
+    def clip_counts(self) -> Dict[str, kernels.ClipCounts]:
+        """Converter clip counts per meter row (module), summed over its matrices and configs."""
+        out: Dict[str, kernels.ClipCounts] = {}
+        with self._lock:
+            for weight, per in self._entries.items():
+                row = self.row_name(self.name_of(weight))
+                acc = out.setdefault(row, kernels.ClipCounts())
+                for e in per.values():
+                    c = e.state.clips
+                    acc.inputs += c.inputs
+                    acc.inputs_clipped += c.inputs_clipped
+                    acc.outputs += c.outputs
+                    acc.outputs_clipped += c.outputs_clipped
+                    acc.retries += c.retries
+        return out
+
+    def reset_clip_counts(self) -> None:
+        with self._lock:
+            for per in self._entries.values():
+                for e in per.values():
+                    e.state.clips = kernels.ClipCounts()
 
     # ------------------------------------------------------------------ housekeeping
     def clear(self) -> None:
