@@ -46,3 +46,11 @@ def test_w4a8_quantizes_weights_per_channel_and_activations_per_token():
 def test_bad_bits_are_named():
     with pytest.raises(ValueError, match="bits"):
         rtn_transform(1, 8)
+
+
+def test_calibration_text_is_not_the_evaluation_text():
+    from torch_photonic.eval.data import CALIBRATION_PLAY, SLICE_PLAY, calibration_sentences, sentences
+    held_out = set(sentences(200))
+    cal = calibration_sentences(32, held_out=200)
+    assert len(cal) == 32 and not held_out & set(cal)
+    assert CALIBRATION_PLAY != SLICE_PLAY

