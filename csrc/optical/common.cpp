@@ -1,11 +1,7 @@
 #include "optical/common.h"
 
-#include "optical/numerics.h"
-
-#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
-#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <vector>
@@ -55,41 +51,10 @@ void check_weight_state(const at::Tensor& weff, const at::Tensor& scales, int64_
               ": programmed state must be float32");
 }
 
-// Activations through the DAC: format, per-row gain a[m] = max|x|, optional uniform rounding.
-std::pair<at::Tensor, at::Tensor> prepare_activations(const at::Tensor& x2d,
-                                                      const std::string& fmt,
-                                                      const std::string& scaling,
-                                                      const std::string& rule, int64_t dac_bits,
-                                                      bool dac_rounding) {
-  at::Tensor xq = fake_quant(x2d, fmt, scaling, rule, /*weight=*/false).contiguous();
-  if (!xq.is_same(x2d) && xq.data_ptr() == x2d.data_ptr()) xq = xq.clone();
-  const int64_t M = xq.size(0), K = xq.size(1);
-  at::Tensor a = at::empty({M}, xq.options());
-  at::Tensor xe = dac_rounding ? at::empty_like(xq) : xq;
-  const float* px = xq.data_ptr<float>();
-  float* pa = a.data_ptr<float>();
-  float* pe = xe.data_ptr<float>();
-  TORCH_CHECK(!dac_rounding || (dac_bits >= 2 && dac_bits <= 23), "dac_bits must be in [2, 23]");
-  const float Q = dac_rounding ? static_cast<float>((int64_t(1) << (dac_bits - 1)) - 1) : 1.f;
-  at::parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(K, 1)),
-                   [&](int64_t b, int64_t e) {
-    for (int64_t m = b; m < e; ++m) {
-      const float* r = px + m * K;
-      float mx = 0.f;
-      for (int64_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(r[k]));
-      pa[m] = mx;
-      if (dac_rounding) {
-        float* o = pe + m * K;
-        if (mx == 0.f || !std::isfinite(mx)) {
-          for (int64_t k = 0; k < K; ++k) o[k] = (mx == 0.f) ? 0.f : r[k];
-          continue;
-        }
-        const float inv = Q / mx, step = mx / Q;
-        for (int64_t k = 0; k < K; ++k) o[k] = round_magic(r[k] * inv) * step;
-      }
-    }
-  });
-  return {xe, a};
+void check_list(c10::ArrayRef<double> v, size_t n, const char* op, const char* name) {
+  TORCH_CHECK(v.size() == n, op, ": ", name, " must have ", n, " entries, got ", v.size());
+  for (size_t i = 0; i < n; ++i)
+    TORCH_CHECK(std::isfinite(v[i]), op, ": ", name, "[", i, "] must be finite, got ", v[i]);
 }
 
 at::Tensor flatten_input(const at::Tensor& x, const at::Tensor& weff, const char* op) {
@@ -98,7 +63,9 @@ at::Tensor flatten_input(const at::Tensor& x, const at::Tensor& weff, const char
               shape_str(weff.sizes()), " (input's last dim ", x.dim() ? x.size(-1) : 0,
               " != in_features ", weff.size(1), ")");
   TORCH_CHECK(x.is_floating_point(), op, ": input must be floating point");
-  return x.reshape({-1, weff.size(1)}).to(at::kFloat).contiguous();
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < x.dim(); ++d) rows *= x.size(d);
+  return x.reshape({rows, weff.size(1)}).to(at::kFloat).contiguous();
 }
 
 }  // namespace optical

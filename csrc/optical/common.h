@@ -1,12 +1,11 @@
-// Pieces shared by the optical kernels (bodies in common.cpp): argument checks, the weight
-// formats through the quantizer, and the activation path through the DAC.
+// Pieces shared by the optical kernels (bodies in common.cpp): argument checks and the digital
+// formats through the quantizer.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
 #include <string>
-#include <utility>
 
 namespace photonic {
 namespace optical {
@@ -25,13 +24,8 @@ inline int64_t n_tiles(int64_t k, int64_t tile_rows) { return (k + tile_rows - 1
 void check_weight_state(const at::Tensor& weff, const at::Tensor& scales, int64_t tile_rows,
                         const char* op);
 
-// Activations through the DAC: format, per-row gain a[m] = max|x|, optional uniform rounding.
-// Returns (x as the array sees it, a).
-std::pair<at::Tensor, at::Tensor> prepare_activations(const at::Tensor& x2d,
-                                                      const std::string& fmt,
-                                                      const std::string& scaling,
-                                                      const std::string& rule, int64_t dac_bits,
-                                                      bool dac_rounding);
+// Checks that the float list `name` of `op` has exactly n entries, all finite.
+void check_list(c10::ArrayRef<double> v, size_t n, const char* op, const char* name);
 
 // x [..., K] as a contiguous float32 [M, K] matrix, checked against weff [N, K].
 at::Tensor flatten_input(const at::Tensor& x, const at::Tensor& weff, const char* op);

@@ -1,8 +1,10 @@
-// photonic::mvm: the tiled optical matrix-vector product (model in kernels.h).
+// photonic::mvm: the tiled optical matrix-vector product (model in kernels.h; the receiver and
+// ADC of a k-tile in readout.cpp).
 #include "optical/kernels.h"
 
 #include "optical/common.h"
 #include "optical/numerics.h"
+#include "optical/readout.h"
 #include "optical/rng.h"
 
 #include <ATen/Parallel.h>
@@ -15,121 +17,365 @@
 namespace photonic {
 namespace optical {
 
-at::Tensor mvm_cpu(const at::Tensor& x, const at::Tensor& weff, const at::Tensor& scales,
-                   const at::Tensor& full_scale, c10::string_view act_format,
-                   c10::string_view act_scaling, c10::string_view scale_rule, int64_t dac_bits,
-                   bool dac_rounding, int64_t adc_bits, bool adc_rounding, double read_noise_shot,
-                   double read_noise_thermal, int64_t tile_rows, int64_t tile_cols,
-                   int64_t cells_per_weight, double drift_nu, double drift_nu_std,
-                   double drift_t0, bool drift_compensation, double seconds_since_program,
-                   int64_t program_seed, int64_t seed, const c10::optional<at::Tensor>& bias) {
-  check_weight_state(weff, scales, tile_rows, "photonic::mvm");
+namespace {
+
+constexpr const char* kOp = "photonic::mvm";
+
+// 2^ceil(log2(a)) for finite a > 0: the gain of a block with a shared exponent.
+inline float pow2_ceil(float a) {
+  int e = 0;
+  const float m = std::frexp(a, &e);  // a = m 2^e, m in [0.5, 1)
+  return std::ldexp(1.f, m == 0.5f ? e - 1 : e);
+}
+
+// The DAC: x̂ = clamp(x / a, -1, 1), optionally rounded to Qd steps per side, written times
+// `unit` (1: normalised, a: original units). a == 0 gives zeros. Returns the number of inputs
+// beyond the range (|x| > a); *abs_sum receives the sum of |x̂|.
+inline int64_t encode(const float* x, int64_t n, float a, bool dac_rounding, float Qd,
+                      float unit, float* out, float* abs_sum) {
+  if (a == 0.f) {
+    std::fill(out, out + n, 0.f);
+    *abs_sum = 0.f;
+    return 0;
+  }
+  int64_t clipped = 0;
+  float sum = 0.f;
+  for (int64_t k = 0; k < n; ++k) {  // branch-free, vectorisable
+    clipped += std::fabs(x[k]) > a ? 1 : 0;
+    float v = std::min(1.f, std::max(-1.f, x[k] / a));
+    if (dac_rounding) v = round_magic(v * Qd) / Qd;
+    sum += std::fabs(v);
+    out[k] = v * unit;
+  }
+  *abs_sum = sum;
+  return clipped;
+}
+
+// What the DAC side needs to know of the call.
+struct Inputs {
+  int64_t M, K, T, tile_rows;
+  const float* xq;           // [M, K] after the activation format
+  const float* input_range;  // static gains [T], or nullptr for dynamic ones
+  bool block_exponent, dac_rounding;
+  float Qd;
+};
+
+// The gain of row m's k-tile t (0: the tile contributes nothing).
+inline float tile_gain(const Inputs& in, int64_t m, int64_t t) {
+  const int64_t k0 = t * in.tile_rows, k1 = std::min(in.K, k0 + in.tile_rows);
+  float a;
+  if (in.input_range != nullptr) {
+    a = in.input_range[t];
+  } else {
+    a = 0.f;
+    const float* r = in.xq + m * in.K;
+    for (int64_t k = k0; k < k1; ++k) a = std::max(a, std::fabs(r[k]));
+  }
+  if (in.block_exponent && a > 0.f && std::isfinite(a)) a = pow2_ceil(a);
+  return a;
+}
+
+// Gains A [M, T], encoded inputs xe [M, K] (times `original ? a : 1`), input clips per
+// (m, t) and, per (m, t), the sum of |x̂|. One row per task: thread-count independent.
+void encode_all(const Inputs& in, bool original, float* xe, float* A, int64_t* icl,
+                float* xs) {
+  const int64_t M = in.M, K = in.K, T = in.T;
+  at::parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(K, 1)),
+                   [&](int64_t b, int64_t e) {
+    for (int64_t m = b; m < e; ++m)
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t k0 = t * in.tile_rows, kl = std::min(K, k0 + in.tile_rows) - k0;
+        const float a = tile_gain(in, m, t);
+        A[m * T + t] = a;
+        icl[m * T + t] = encode(in.xq + m * K + k0, kl, a, in.dac_rounding, in.Qd,
+                                original ? a : 1.f, xe + m * K + k0, &xs[m * T + t]);
+      }
+  });
+}
+
+// xT [K, M] = xh [M, K]^T and, when axT is given, bfloat16 bits of |xh|^T, in blocks of k.
+void transpose_inputs(const float* xh, int64_t M, int64_t K, float* xT, uint16_t* axT) {
+  constexpr int64_t kB = 32;
+  const int64_t grain = std::max<int64_t>(1, 4096 / (kB * std::max<int64_t>(M, 1)));
+  at::parallel_for(0, (K + kB - 1) / kB, grain, [&](int64_t b, int64_t e) {
+    for (int64_t blk = b; blk < e; ++blk) {
+      const int64_t k0 = blk * kB, k1 = std::min(K, k0 + kB);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t k = k0; k < k1; ++k) xT[k * M + m] = xh[m * K + k];
+      if (axT != nullptr)
+        for (int64_t k = k0; k < k1; ++k)
+          for (int64_t m = 0; m < M; ++m)
+            axT[k * M + m] = float_to_bf16_bits(std::fabs(xT[k * M + m]));
+    }
+  });
+}
+
+// The common-mode cells of one weight tile when the caller holds no copy: bfloat16 of |w|
+// (pairs) or w (single cell), [N, kl].
+at::Tensor cm_tile(const at::Tensor& W, int64_t k0, int64_t kl, bool pair) {
+  const int64_t N = W.size(0), K = W.size(1);
+  at::Tensor out = at::empty({N, kl}, W.options().dtype(at::kBFloat16));
+  const float* pw = W.data_ptr<float>() + k0;
+  uint16_t* po = reinterpret_cast<uint16_t*>(out.data_ptr());
+  at::parallel_for(0, N, std::max<int64_t>(1, 65536 / std::max<int64_t>(kl, 1)),
+                   [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) {
+      const float* wr = pw + n * K;
+      uint16_t* orow = po + n * kl;
+      if (pair)
+        for (int64_t k = 0; k < kl; ++k) orow[k] = float_to_bf16_bits(std::fabs(wr[k]));
+      else
+        for (int64_t k = 0; k < kl; ++k) orow[k] = float_to_bf16_bits(wr[k]);
+    }
+  });
+  return out;
+}
+
+// Digital accumulation of k-tile t in fp32: acc [N, M] (+)= ŷ s a tile after tile; the last
+// tile writes out [M, N] = acc + ŷ s a (+ bias), transposed in blocks of outputs.
+void accumulate(const float* y, const float* s, int64_t T, int64_t t, const float* a, int64_t N,
+                int64_t M, float* acc, float* out, const float* bias) {
+  const bool last = t == T - 1;
+  constexpr int64_t kB = 16;
+  const int64_t grain = std::max<int64_t>(1, 16384 / (kB * std::max<int64_t>(M, 1)));
+  at::parallel_for(0, (N + kB - 1) / kB, grain, [&](int64_t b, int64_t e) {
+    float c[kB];
+    for (int64_t blk = b; blk < e; ++blk) {
+      const int64_t n0 = blk * kB, n1 = std::min(N, n0 + kB);
+      if (!last) {
+        for (int64_t n = n0; n < n1; ++n) {
+          const float sn = s[n * T + t];
+          const float* yr = y + n * M;
+          float* ar = acc + n * M;
+          if (t == 0)
+            for (int64_t m = 0; m < M; ++m) ar[m] = yr[m] * sn * a[m];
+          else
+            for (int64_t m = 0; m < M; ++m) ar[m] += yr[m] * sn * a[m];
+        }
+        continue;
+      }
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t n = n0; n < n1; ++n) c[n - n0] = y[n * M + m] * s[n * T + t] * a[m];
+        if (T > 1)
+          for (int64_t n = n0; n < n1; ++n) c[n - n0] = acc[n * M + m] + c[n - n0];
+        if (bias != nullptr)
+          for (int64_t n = n0; n < n1; ++n) c[n - n0] += bias[n];
+        std::copy(c, c + (n1 - n0), out + m * N + n0);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> mvm_cpu(
+    const at::Tensor& x, const at::Tensor& weff, const at::Tensor& scales,
+    const at::Tensor& full_scale, const c10::optional<at::Tensor>& input_range,
+    const c10::optional<at::Tensor>& cm_weight, c10::string_view act_format,
+    c10::string_view act_scaling, c10::string_view scale_rule, int64_t dac_bits,
+    bool dac_rounding, bool block_exponent, int64_t adc_bits, bool adc_rounding,
+    double photons_per_unit, double receiver_sigma, int64_t bound_management, int64_t tile_rows,
+    int64_t tile_cols, int64_t cells_per_weight, int64_t seed,
+    const c10::optional<at::Tensor>& bias) {
+  check_weight_state(weff, scales, tile_rows, kOp);
+  TORCH_CHECK(tile_cols >= 1, kOp, ": tile_cols must be >= 1, got ", tile_cols);
+  TORCH_CHECK(cells_per_weight == 1 || cells_per_weight == 2, kOp,
+              ": cells_per_weight must be 1 or 2, got ", cells_per_weight);
+  TORCH_CHECK(!dac_rounding || (dac_bits >= 2 && dac_bits <= 23), kOp,
+              ": dac_bits must be in [2, 23], got ", dac_bits);
+  TORCH_CHECK(!adc_rounding || (adc_bits >= 2 && adc_bits <= 23), kOp,
+              ": adc_bits must be in [2, 23], got ", adc_bits);
+  TORCH_CHECK(std::isfinite(photons_per_unit) && photons_per_unit >= 0, kOp,
+              ": photons_per_unit must be >= 0, got ", photons_per_unit);
+  TORCH_CHECK(std::isfinite(receiver_sigma) && receiver_sigma >= 0, kOp,
+              ": receiver_sigma must be >= 0, got ", receiver_sigma);
+  TORCH_CHECK(bound_management >= 0 && bound_management <= 64, kOp,
+              ": bound_management must be in [0, 64], got ", bound_management);
+  const int64_t N = weff.size(0), K = weff.size(1), T = scales.size(1);
   const bool has_bias = bias.has_value() && bias->defined();
   at::Tensor b32;
   if (has_bias) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == weff.size(0), "photonic::mvm: bias shape ",
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == N, kOp, ": bias shape ",
                 shape_str(bias->sizes()), " does not match programmed weight shape ",
-                shape_str(weff.sizes()), " (expected [", weff.size(0), "])");
-    b32 = bias->to(at::kFloat);
+                shape_str(weff.sizes()), " (expected [", N, "])");
+    b32 = bias->to(at::kFloat).contiguous();
   }
-  TORCH_CHECK(tile_cols >= 1, "photonic::mvm: tile_cols must be >= 1");
-  TORCH_CHECK(read_noise_shot >= 0 && read_noise_thermal >= 0,
-              "photonic::mvm: read noise must be >= 0");
-  TORCH_CHECK(!adc_rounding || (adc_bits >= 2 && adc_bits <= 23),
-              "photonic::mvm: adc_bits must be in [2, 23], got ", adc_bits);
-  const int64_t N = weff.size(0), K = weff.size(1), T = scales.size(1);
-  at::Tensor x2 = flatten_input(x, weff, "photonic::mvm");
+  at::Tensor ir;
+  if (input_range.has_value() && input_range->defined()) {
+    TORCH_CHECK(input_range->numel() == T && input_range->is_floating_point(), kOp,
+                ": input_range must hold one float per k-tile ([", T, "]), got shape ",
+                shape_str(input_range->sizes()));
+    ir = input_range->to(at::kFloat).contiguous().reshape({T});
+    TORCH_CHECK(at::all(at::isfinite(ir) & (ir >= 0)).item<bool>(), kOp,
+                ": input_range must be finite and >= 0");
+  }
+  at::Tensor x2 = flatten_input(x, weff, kOp);
   const int64_t M = x2.size(0);
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
   out_shape.back() = N;
+  at::Tensor xq = fake_quant(x2, std::string(act_format), std::string(act_scaling),
+                             std::string(scale_rule), /*weight=*/false)
+                      .contiguous();
+  at::Tensor W = weff.contiguous();
+  at::Tensor S = scales.contiguous();
 
-  at::Tensor W = weff;
-  if (seconds_since_program > drift_t0 && (drift_nu != 0.0 || drift_nu_std != 0.0))
-    W = drift_impl(weff, scales, cells_per_weight, tile_rows, drift_nu, drift_nu_std, drift_t0,
-                   seconds_since_program, drift_compensation, program_seed);
+  Inputs in{M,
+            K,
+            T,
+            tile_rows,
+            xq.data_ptr<float>(),
+            ir.defined() ? ir.data_ptr<float>() : nullptr,
+            block_exponent,
+            dac_rounding,
+            dac_rounding ? static_cast<float>((int64_t(1) << (dac_bits - 1)) - 1) : 1.f};
+  std::vector<float> A(M * T), XS(M * T);
+  std::vector<int64_t> ICL(M * T, 0);
+  int64_t out_clips = 0, retries = 0;
+  auto stats_of = [&]() {
+    int64_t in_clips = 0;
+    for (int64_t v : ICL) in_clips += v;
+    at::Tensor st = at::empty({5}, at::kLong);
+    int64_t* p = st.data_ptr<int64_t>();
+    p[0] = M * K;
+    p[1] = in_clips;
+    p[2] = M * N * T;
+    p[3] = out_clips;
+    p[4] = retries;
+    return st;
+  };
 
-  const bool noisy = read_noise_shot > 0 || read_noise_thermal > 0;
+  const bool noisy = photons_per_unit > 0 || receiver_sigma > 0;
   if (!noisy && !adc_rounding) {
-    // Exact path: one GEMM on the (dequantised, possibly aged) conductances; the per-row DAC
-    // gain cancels unless the DAC rounds.
-    at::Tensor xe0 = dac_rounding
-        ? prepare_activations(x2, std::string(act_format), std::string(act_scaling),
-                              std::string(scale_rule), dac_bits, dac_rounding).first
-        : fake_quant(x2, std::string(act_format), std::string(act_scaling),
-                     std::string(scale_rule), false);
-    at::Tensor y = has_bias ? at::addmm(b32, xe0, W.t()) : at::mm(xe0, W.t());
-    return y.reshape(out_shape);
+    // Exact path: inputs in original units as the DAC leaves them, one GEMM.
+    at::Tensor xe = xq;
+    if (dac_rounding || ir.defined()) {
+      xe = at::empty_like(xq);
+      encode_all(in, /*original=*/true, xe.data_ptr<float>(), A.data(), ICL.data(), XS.data());
+    }
+    at::Tensor y = has_bias ? at::addmm(b32, xe, W.t()) : at::mm(xe, W.t());
+    return {y.reshape(out_shape), stats_of()};
   }
-  auto [xe, a] = prepare_activations(x2, std::string(act_format), std::string(act_scaling),
-                                     std::string(scale_rule), dac_bits, dac_rounding);
-  at::Tensor fsf = full_scale.to(at::kFloat).contiguous();
-  TORCH_CHECK(fsf.numel() == 1 || (fsf.dim() == 2 && fsf.size(0) == N && fsf.size(1) == T),
-              "photonic::mvm: full_scale must be a scalar or [", N, ", ", T, "], got shape ",
-              shape_str(fsf.sizes()));
-  const bool fs_scalar = fsf.numel() == 1;
-  const float* pf = fsf.data_ptr<float>();
-  const float* pa = a.data_ptr<float>();
-  const float* ps = scales.contiguous().data_ptr<float>();
-  at::Tensor out = at::zeros({M, N}, xe.options());
-  float* po = out.data_ptr<float>();
-  const float c2 = static_cast<float>(read_noise_shot * read_noise_shot);
-  const float th2 = static_cast<float>(read_noise_thermal * read_noise_thermal);
-  const float Q = adc_rounding ? static_cast<float>((int64_t(1) << (adc_bits - 1)) - 1) : 1.f;
-  const uint64_t key = stream_key(seed, kStreamRead);
-  const float* tab = normal_table();
-  const int64_t half = (N + 1) / 2;
-  std::vector<float> s_t(N), fs_t(N), inv_step(N), step(N);
+
+  // Tiled path. Inputs are kept transposed ([K, M]) so each k-tile's GEMMs give [N, M].
+  const bool shot = photons_per_unit > 0;  // the common-mode GEMM sets the shot-noise variance
+  at::Tensor xh = at::empty_like(xq);
+  encode_all(in, /*original=*/false, xh.data_ptr<float>(), A.data(), ICL.data(), XS.data());
+  at::Tensor xT = at::empty({K, M}, xq.options());
+  at::Tensor axT = shot ? at::empty({K, M}, xq.options().dtype(at::kBFloat16)) : at::Tensor();
+  transpose_inputs(xh.data_ptr<float>(), M, K, xT.data_ptr<float>(),
+                   shot ? reinterpret_cast<uint16_t*>(axT.data_ptr()) : nullptr);
+  const bool pair = cells_per_weight == 2;
+  at::Tensor cmw;
+  if (shot && cm_weight.has_value() && cm_weight->defined()) {
+    TORCH_CHECK(cm_weight->dim() == 2 && cm_weight->size(0) == N && cm_weight->size(1) == K, kOp,
+                ": cm_weight shape ", shape_str(cm_weight->sizes()), " does not match weff ",
+                shape_str(weff.sizes()));
+    cmw = cm_weight->to(at::kBFloat16);
+  }
+  at::Tensor fsf;
+  Readout ro;
+  ro.N = N;
+  ro.T = T;
+  ro.scales = S.data_ptr<float>();
+  ro.noisy = noisy;
+  ro.adc = adc_rounding;
+  ro.single = !pair;
+  ro.inv_photons = photons_per_unit > 0 ? static_cast<float>(1.0 / photons_per_unit) : 0.f;
+  ro.receiver_var = static_cast<float>(receiver_sigma * receiver_sigma);
+  ro.key = stream_key(seed, kStreamRead);
+  if (adc_rounding) {
+    fsf = full_scale.to(at::kFloat).contiguous();
+    const bool fs_ok_shape =
+        fsf.numel() == 1 || (fsf.dim() == 2 && fsf.size(0) == N && fsf.size(1) == T);
+    TORCH_CHECK(fs_ok_shape, kOp, ": full_scale must be a scalar or [", N, ", ", T,
+                "], got shape ", shape_str(fsf.sizes()));
+    // Blocks with s == 0 read 0 and never reach the ADC: their full scale is not used.
+    at::Tensor used = fsf.numel() == 1 ? fsf : fsf.masked_select(S > 0);
+    TORCH_CHECK(at::all(at::isfinite(used) & (used > 0)).item<bool>(), kOp,
+                ": full_scale must be finite and > 0");
+    ro.full_scale = fsf.data_ptr<float>();
+    ro.fs_scalar = fsf.numel() == 1;
+    ro.Qa = static_cast<float>((int64_t(1) << (adc_bits - 1)) - 1);
+  }
+  const int64_t bm = adc_rounding ? bound_management : 0;
+
+  std::vector<float> acc(T > 1 ? N * M : 0);  // running sum over the tiles, [N, M]
+  at::Tensor out = at::empty({M, N}, xq.options());
+  if (T == 0) {  // no inputs: the product is 0
+    out.zero_();
+    if (has_bias) out.add_(b32);
+  }
+  at::Tensor Y = at::empty({N, M}, xq.options());
+  float* py = Y.data_ptr<float>();
+  const float* ps = S.data_ptr<float>();
+  const float* pxq = xq.data_ptr<float>();
+  std::vector<float> ok(M), xs(M), gain(M);
+  std::vector<int64_t> clips(M);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t k0 = t * tile_rows, kl = std::min(K, k0 + tile_rows) - k0;
-    at::Tensor Y = at::mm(xe.narrow(1, k0, kl), W.narrow(1, k0, kl).t()).contiguous();
-    const float* py = Y.data_ptr<float>();
-    for (int64_t n = 0; n < N; ++n) {
-      s_t[n] = ps[n * T + t];
-      fs_t[n] = fs_scalar ? pf[0] : pf[n * T + t];
-      inv_step[n] = Q / fs_t[n];
-      step[n] = fs_t[n] / Q;
+    at::Tensor Wt = W.narrow(1, k0, kl);
+    at::mm_out(Y, Wt, xT.narrow(0, k0, kl));
+    at::Tensor cmt, C;
+    if (shot) {
+      cmt = cmw.defined() ? cmw.narrow(1, k0, kl) : cm_tile(W, k0, kl, pair);
+      C = at::mm(cmt, axT.narrow(0, k0, kl)).contiguous();
     }
-    const float* sv = s_t.data();
-    const float* fv = fs_t.data();
-    const float* iq = inv_step.data();
-    const float* sq = step.data();
-    at::parallel_for(0, M, std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1)),
-                     [&](int64_t b, int64_t e) {
-      std::vector<float> zb(static_cast<size_t>(2 * half), 0.f);
-      float* z = zb.data();
-      for (int64_t m = b; m < e; ++m) {
-        const float am = pa[m];
-        if (am == 0.f) continue;
-        const float inv_am = 1.f / am;
-        const float* yr = py + m * N;
-        float* orow = po + m * N;
-        if (noisy) {
-          const uint64_t cbase = static_cast<uint64_t>((t * M + m) * half);
-          for (int64_t j = 0; j < half; ++j)
-            normal2(tab, key, cbase + static_cast<uint64_t>(j), z[2 * j], z[2 * j + 1]);
-        }
-        // Branch-free, vectorisable element loop (s == 0 means an all-zero weight block).
-        for (int64_t n = 0; n < N; ++n) {
-          const float sn = sv[n];
-          const float d = am * sn;
-          const float inv_d = sn > 0.f ? inv_am / sn : 0.f;
-          const float fs = fv[n];
-          float y = yr[n] * inv_d;
-          if (noisy) {
-            const float var = c2 * std::fabs(y) * fs + th2 * fs * fs;
-            y += std::sqrt(var) * z[n];
-          }
-          if (adc_rounding) {
-            y = std::min(fs, std::max(-fs, y));
-            y = round_magic(y * iq[n]) * sq[n];
-          }
-          orow[n] += sn > 0.f ? y * d : 0.f;
-        }
+    for (int64_t m = 0; m < M; ++m) {
+      ok[m] = A[m * T + t] > 0.f ? 1.f : 0.f;
+      xs[m] = XS[m * T + t];
+    }
+    std::fill(clips.begin(), clips.end(), 0);
+    readout_tile(ro, t, 0, py, shot ? C.data_ptr<at::BFloat16>() : nullptr, M, nullptr,
+                 ok.data(), xs.data(), clips.data());
+
+    // Bound management: a row whose tile clipped is read again at twice the gain.
+    std::vector<int64_t> redo;
+    for (int64_t m = 0; m < M; ++m)
+      if (clips[m] > 0) redo.push_back(m);
+    for (int64_t attempt = 1; attempt <= bm && !redo.empty(); ++attempt) {
+      const int64_t R = static_cast<int64_t>(redo.size());
+      retries += R;
+      at::Tensor sub = at::empty({R, kl}, xq.options());
+      std::vector<float> ok1(R, 1.f), sxs(R);
+      std::vector<int64_t> scl(R, 0);
+      float* psub = sub.data_ptr<float>();
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t m = redo[r];
+        const float a = 2.f * A[m * T + t];
+        A[m * T + t] = a;
+        ICL[m * T + t] = encode(pxq + m * K + k0, kl, a, dac_rounding, in.Qd, 1.f,
+                                psub + r * kl, &sxs[r]);
+        XS[m * T + t] = sxs[r];
       }
-    });
+      at::Tensor Ys, Cs;
+      if (R <= kDirectRows) {  // one pass over the weight tile
+        Ys = at::empty({N, R}, xq.options());
+        tile_row_products(W.data_ptr<float>() + k0, K, N, kl, psub, R, Ys.data_ptr<float>());
+      } else {
+        Ys = at::mm(Wt, sub.t()).contiguous();
+      }
+      if (shot) Cs = at::mm(cmt, at::abs(sub).t().to(at::kBFloat16).contiguous()).contiguous();
+      float* pys = Ys.data_ptr<float>();
+      readout_tile(ro, t, attempt, pys, shot ? Cs.data_ptr<at::BFloat16>() : nullptr, R,
+                   redo.data(), ok1.data(), sxs.data(), scl.data());
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t r = 0; r < R; ++r) py[n * M + redo[r]] = pys[n * R + r];
+      std::vector<int64_t> next;
+      for (int64_t r = 0; r < R; ++r) {
+        clips[redo[r]] = scl[r];
+        if (scl[r] > 0) next.push_back(redo[r]);
+      }
+      redo.swap(next);
+    }
+    for (int64_t m = 0; m < M; ++m) {
+      out_clips += clips[m];
+      gain[m] = A[m * T + t];
+    }
+
+    accumulate(py, ps, T, t, gain.data(), N, M, acc.data(), out.data_ptr<float>(),
+               has_bias ? b32.data_ptr<float>() : nullptr);
   }
-  if (has_bias) out.add_(b32);
-  return out.reshape(out_shape);
+  return {out.reshape(out_shape), stats_of()};
 }
 
 }  // namespace optical

@@ -20,8 +20,8 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
                                                 c10::string_view weight_scaling,
                                                 c10::string_view scale_rule, int64_t levels,
                                                 int64_t cells_per_weight, bool quantize_levels,
-                                                double program_noise, int64_t tile_rows,
-                                                int64_t seed) {
+                                                c10::ArrayRef<double> program_noise_coeffs,
+                                                int64_t tile_rows, int64_t seed) {
   TORCH_CHECK(weight.dim() == 2, "photonic::program: weight must be 2-D [out, in], got shape ",
               shape_str(weight.sizes()));
   TORCH_CHECK(weight.is_floating_point(), "photonic::program: weight must be floating point");
@@ -29,7 +29,7 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
               levels);
   TORCH_CHECK(cells_per_weight == 1 || cells_per_weight == 2,
               "photonic::program: cells_per_weight must be 1 or 2, got ", cells_per_weight);
-  TORCH_CHECK(program_noise >= 0, "photonic::program: program_noise must be >= 0");
+  check_list(program_noise_coeffs, 3, "photonic::program", "program_noise_coeffs");
   TORCH_CHECK(tile_rows >= 1, "photonic::program: tile_rows must be >= 1");
   at::Tensor w = weight.detach().to(at::kFloat).contiguous();
   w = fake_quant(w, std::string(weight_format), std::string(weight_scaling),
@@ -41,10 +41,13 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
   float* ps = scales.data_ptr<float>();
   float* po = out.data_ptr<float>();
   const float Lm1 = static_cast<float>(levels - 1);
-  const float sigma = static_cast<float>(program_noise);
-  const bool exact = !quantize_levels && program_noise == 0;
+  // sigma(g) = c0 + c1 g + c2 g^2 at the target conductance, floored at 0.
+  const float c0 = static_cast<float>(program_noise_coeffs[0]);
+  const float c1 = static_cast<float>(program_noise_coeffs[1]);
+  const float c2 = static_cast<float>(program_noise_coeffs[2]);
+  const bool noisy = c0 != 0.f || c1 != 0.f || c2 != 0.f;
+  const bool exact = !quantize_levels && !noisy;
   const uint64_t key = stream_key(seed, kStreamProgram);
-  const float* tab = normal_table();
   at::parallel_for(0, N, std::max<int64_t>(1, 65536 / std::max<int64_t>(K, 1)),
                    [&](int64_t b, int64_t e) {
     std::vector<float> zbuf(static_cast<size_t>(std::min(K, tile_rows)));
@@ -65,7 +68,7 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
         const float* wr = pw + n * K + k0;
         float* orow = po + n * K + k0;
         float* z = zbuf.data();
-        if (sigma > 0) fill_normals(tab, key, n * K + k0, kl, z);
+        if (noisy) fill_normals(key, n * K + k0, kl, z);
         else std::fill(z, z + kl, 0.f);
         // branch-free element loops (vectorisable)
         if (cells_per_weight == 2) {
@@ -73,7 +76,8 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
             const float wn = wr[j] * inv;
             float g = std::fabs(wn);
             if (quantize_levels) g = round_magic(g * Lm1) / Lm1;
-            const float gn = std::min(1.f, std::max(0.f, g + sigma * z[j]));
+            const float sg = std::max(0.f, c0 + g * (c1 + g * c2));
+            const float gn = std::min(1.f, std::max(0.f, g + sg * z[j]));
             g = g > 0.f ? gn : 0.f;  // a reset cell (weight 0) gets no programming noise
             orow[j] = (wn < 0.f ? -g : g) * mx;
           }
@@ -81,7 +85,8 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
           for (int64_t j = 0; j < kl; ++j) {
             float g = 0.5f * (wr[j] * inv + 1.f);
             if (quantize_levels) g = round_magic(g * Lm1) / Lm1;
-            g = std::min(1.f, std::max(0.f, g + sigma * z[j]));
+            const float sg = std::max(0.f, c0 + g * (c1 + g * c2));
+            g = std::min(1.f, std::max(0.f, g + sg * z[j]));
             orow[j] = (2.f * g - 1.f) * mx;
           }
         }
