@@ -42,6 +42,10 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="smaller shapes (smoke test)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument("--init", choices=("llm", "default"), default="llm",
+                    help="weights N(0, 0.02) as in trained LLM layers (default), or nn.Linear's "
+                         "uniform init (larger partial sums: the ADC clips more and bound "
+                         "management reads most tiles twice)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -56,6 +60,8 @@ def main():
     worst_off, worst_on = 0.0, 0.0
     for k, n in shapes:
         lin = nn.Linear(k, n)
+        if args.init == "llm":
+            nn.init.normal_(lin.weight, std=0.02)
         p_off = tp.PhotonicLinear.from_linear(lin, exact, name="off")
         p_on = tp.PhotonicLinear.from_linear(lin, noisy, name="on")
         tp.age(p_on, AGE_S)
@@ -73,8 +79,11 @@ def main():
                 worst_on = max(worst_on, r_on)
             print(f"{k:>5}->{n:<5} {b:>5} {t_ref * 1e3:>8.2f}ms {t_off * 1e3:>8.2f}ms "
                   f"{r_off:>5.2f}x {t_on * 1e3:>8.2f}ms {r_on:>5.2f}x")
+        c = p_on.state.clips
         print(f"  bytes per programmed weight: noise off {p_off.state.bytes_per_weight():.2f}, "
-              f"noise on {p_on.state.bytes_per_weight():.2f}")
+              f"noise on {p_on.state.bytes_per_weight():.2f}; ADC clip rate "
+              f"{c.output_clip_rate:.2e}, bound-management retries per converted output "
+              f"{c.retries * min(n, noisy.array.tile_cols) / max(c.outputs, 1):.3f}")
 
     # programming and drift cost
     k, n = shapes[0]

@@ -166,6 +166,67 @@ void accumulate(const float* y, const float* s, int64_t T, int64_t t, const floa
   });
 }
 
+// Bound management on k-tile t: a (row, output tile) whose read clipped is read again with the
+// row's gain doubled (its inputs re-encoded by the DAC at half scale, fresh detector noise), up
+// to `bm` times; the result, in units of the row's first gain, replaces that output tile's
+// values in y [N, M]. clips [J, M] ends as the clips of each pair's last read; *retries counts
+// the pairs read again. Input clips stay those of the first read.
+void manage_bounds(const Readout& ro, const Inputs& in, const at::Tensor& W,
+                      const at::Tensor& cmt, int64_t t, int64_t k0, int64_t kl, int64_t bm,
+                      const float* gain, float* y, int64_t M, int64_t* clips, int64_t* retries) {
+  const int64_t N = ro.N, J = ro.J, tc = ro.tile_cols, K = in.K;
+  const bool shot = cmt.defined();
+  std::vector<std::pair<int64_t, int64_t>> redo;  // (output tile j, row m)
+  for (int64_t j = 0; j < J; ++j)
+    for (int64_t m = 0; m < M; ++m)
+      if (clips[j * M + m] > 0) redo.emplace_back(j, m);
+  const at::TensorOptions f32 = at::TensorOptions().dtype(at::kFloat);
+  for (int64_t attempt = 1; attempt <= bm && !redo.empty(); ++attempt) {
+    *retries += static_cast<int64_t>(redo.size());
+    const float factor = std::ldexp(1.f, static_cast<int>(attempt));
+    std::vector<std::pair<int64_t, int64_t>> next;
+    size_t i = 0;
+    while (i < redo.size()) {  // one output tile at a time
+      const int64_t j = redo[i].first;
+      std::vector<int64_t> rows;
+      for (; i < redo.size() && redo[i].first == j; ++i) rows.push_back(redo[i].second);
+      const int64_t R = static_cast<int64_t>(rows.size());
+      const int64_t n0 = j * tc, n1 = std::min(N, n0 + tc), nb = n1 - n0;
+      at::Tensor sub = at::empty({R, kl}, f32);
+      std::vector<float> ok1(R, 1.f), sxs(R);
+      float* psub = sub.data_ptr<float>();
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t m = rows[r];
+        encode(in.xq + m * K + k0, kl, gain[m] * factor, in.dac_rounding, in.Qd, 1.f,
+               psub + r * kl, &sxs[r]);
+      }
+      at::Tensor Ys;
+      if (R <= kDirectRows) {  // one pass over the output tile's weights
+        Ys = at::empty({nb, R}, f32);
+        tile_row_products(W.data_ptr<float>() + n0 * K + k0, K, nb, kl, psub, R,
+                          Ys.data_ptr<float>());
+      } else {
+        Ys = at::mm(W.narrow(0, n0, nb).narrow(1, k0, kl), sub.t()).contiguous();
+      }
+      at::Tensor Cs;
+      if (shot)
+        Cs = at::mm(cmt.narrow(0, n0, nb), at::abs(sub).t().to(at::kBFloat16).contiguous())
+                 .contiguous();
+      std::vector<int64_t> scl(J * R, 0);
+      float* pys = Ys.data_ptr<float>();
+      readout_tile(ro, t, attempt, pys, shot ? Cs.data_ptr<at::BFloat16>() : nullptr, R,
+                   rows.data(), ok1.data(), sxs.data(), scl.data(), n0, n1);
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t r = 0; r < R; ++r) y[n * M + rows[r]] = pys[(n - n0) * R + r] * factor;
+      for (int64_t r = 0; r < R; ++r) {
+        clips[j * M + rows[r]] = scl[j * R + r];
+        if (scl[j * R + r] > 0) next.emplace_back(j, rows[r]);
+      }
+    }
+    redo.swap(next);
+  }
+}
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> mvm_cpu(
@@ -308,9 +369,12 @@ std::tuple<at::Tensor, at::Tensor> mvm_cpu(
   at::Tensor Y = at::empty({N, M}, xq.options());
   float* py = Y.data_ptr<float>();
   const float* ps = S.data_ptr<float>();
-  const float* pxq = xq.data_ptr<float>();
   std::vector<float> ok(M), xs(M), gain(M);
-  std::vector<int64_t> clips(M);
+  const int64_t J = (N + tile_cols - 1) / tile_cols;  // output tiles
+  ro.tile_cols = tile_cols;
+  ro.J = J;
+  ro.M = M;
+  std::vector<int64_t> clips(J * M);  // [J, M]: ADC clips per output tile and row
   for (int64_t t = 0; t < T; ++t) {
     const int64_t k0 = t * tile_rows, kl = std::min(K, k0 + tile_rows) - k0;
     at::Tensor Wt = W.narrow(1, k0, kl);
@@ -323,55 +387,13 @@ std::tuple<at::Tensor, at::Tensor> mvm_cpu(
     for (int64_t m = 0; m < M; ++m) {
       ok[m] = A[m * T + t] > 0.f ? 1.f : 0.f;
       xs[m] = XS[m * T + t];
+      gain[m] = A[m * T + t];
     }
     std::fill(clips.begin(), clips.end(), 0);
     readout_tile(ro, t, 0, py, shot ? C.data_ptr<at::BFloat16>() : nullptr, M, nullptr,
-                 ok.data(), xs.data(), clips.data());
-
-    // Bound management: a row whose tile clipped is read again at twice the gain.
-    std::vector<int64_t> redo;
-    for (int64_t m = 0; m < M; ++m)
-      if (clips[m] > 0) redo.push_back(m);
-    for (int64_t attempt = 1; attempt <= bm && !redo.empty(); ++attempt) {
-      const int64_t R = static_cast<int64_t>(redo.size());
-      retries += R;
-      at::Tensor sub = at::empty({R, kl}, xq.options());
-      std::vector<float> ok1(R, 1.f), sxs(R);
-      std::vector<int64_t> scl(R, 0);
-      float* psub = sub.data_ptr<float>();
-      for (int64_t r = 0; r < R; ++r) {
-        const int64_t m = redo[r];
-        const float a = 2.f * A[m * T + t];
-        A[m * T + t] = a;
-        ICL[m * T + t] = encode(pxq + m * K + k0, kl, a, dac_rounding, in.Qd, 1.f,
-                                psub + r * kl, &sxs[r]);
-        XS[m * T + t] = sxs[r];
-      }
-      at::Tensor Ys, Cs;
-      if (R <= kDirectRows) {  // one pass over the weight tile
-        Ys = at::empty({N, R}, xq.options());
-        tile_row_products(W.data_ptr<float>() + k0, K, N, kl, psub, R, Ys.data_ptr<float>());
-      } else {
-        Ys = at::mm(Wt, sub.t()).contiguous();
-      }
-      if (shot) Cs = at::mm(cmt, at::abs(sub).t().to(at::kBFloat16).contiguous()).contiguous();
-      float* pys = Ys.data_ptr<float>();
-      readout_tile(ro, t, attempt, pys, shot ? Cs.data_ptr<at::BFloat16>() : nullptr, R,
-                   redo.data(), ok1.data(), sxs.data(), scl.data());
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t r = 0; r < R; ++r) py[n * M + redo[r]] = pys[n * R + r];
-      std::vector<int64_t> next;
-      for (int64_t r = 0; r < R; ++r) {
-        clips[redo[r]] = scl[r];
-        if (scl[r] > 0) next.push_back(redo[r]);
-      }
-      redo.swap(next);
-    }
-    for (int64_t m = 0; m < M; ++m) {
-      out_clips += clips[m];
-      gain[m] = A[m * T + t];
-    }
-
+                 ok.data(), xs.data(), clips.data(), 0, N);
+    manage_bounds(ro, in, W, cmt, t, k0, kl, bm, gain.data(), py, M, clips.data(), &retries);
+    for (int64_t v : clips) out_clips += v;
     accumulate(py, ps, T, t, gain.data(), N, M, acc.data(), out.data_ptr<float>(),
                has_bias ? b32.data_ptr<float>() : nullptr);
   }

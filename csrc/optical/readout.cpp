@@ -128,19 +128,24 @@ void tile_row_products(const float* w, int64_t ldw, int64_t N, int64_t kl, const
 
 void readout_tile(const Readout& ro, int64_t t, int64_t attempt, float* y,
                   const at::BFloat16* cm, int64_t R, const int64_t* rows, const float* gain_ok,
-                  const float* xsum, int64_t* clips) {
-  if (R == 0) return;
-  const int64_t N = ro.N, T = ro.T;
+                  const float* xsum, int64_t* clips, int64_t n0, int64_t n1) {
+  if (R == 0 || n1 <= n0) return;
+  const int64_t N = ro.N, T = ro.T, tc = ro.tile_cols;
   const bool shot = ro.noisy && ro.inv_photons > 0.f;
   const uint16_t* cmb = shot ? reinterpret_cast<const uint16_t*>(cm) : nullptr;
   const uint64_t base = (static_cast<uint64_t>(attempt) * T + static_cast<uint64_t>(t)) * N;
   std::mutex mu;
-  at::parallel_for(0, N, std::max<int64_t>(1, 8192 / R), [&](int64_t b, int64_t e) {
+  at::parallel_for(n0, n1, std::max<int64_t>(1, 8192 / R), [&](int64_t b, int64_t e) {
     std::vector<float> zb(ro.noisy ? R : 0);
-    std::vector<int32_t> cb(ro.adc ? R : 0, 0);
+    // Many rows of the call: draw its whole row range at once and pick (same values as one
+    // draw per row, faster than hashing each row apart).
+    const bool gather = rows != nullptr && R * 4 >= ro.M;
+    std::vector<float> zall(ro.noisy && gather ? ro.M : 0);
+    const int64_t jb = b / tc, nj = (e - 1) / tc - jb + 1;  // the output tiles of this chunk
+    std::vector<int32_t> cb(ro.adc ? nj * R : 0, 0);
     float* z = zb.data();
     for (int64_t n = b; n < e; ++n) {
-      float* yr = y + n * R;
+      float* yr = y + (n - n0) * R;
       const float s = ro.scales[n * T + t];
       if (!(s > 0.f)) {  // an all-zero weight block reads 0
         std::fill(yr, yr + R, 0.f);
@@ -149,23 +154,27 @@ void readout_tile(const Readout& ro, int64_t t, int64_t attempt, float* y,
       const float inv_s = 1.f / s;
       if (ro.noisy) {  // one substream per (attempt, t, n), indexed by the row
         const uint64_t key = mix64(ro.key + mix64(base + static_cast<uint64_t>(n)));
-        if (rows == nullptr)
+        if (rows == nullptr) {
           fill_normals(key, 0, R, z);
-        else
+        } else if (gather) {
+          fill_normals(key, 0, ro.M, zall.data());
+          for (int64_t r = 0; r < R; ++r) z[r] = zall[rows[r]];
+        } else {
           for (int64_t r = 0; r < R; ++r) z[r] = normal_at(key, static_cast<uint64_t>(rows[r]));
-        detect_row(yr, shot ? cmb + n * R : nullptr, z, gain_ok, xsum, R, inv_s, ro.inv_photons,
-                   ro.receiver_var, ro.single);
+        }
+        detect_row(yr, shot ? cmb + (n - n0) * R : nullptr, z, gain_ok, xsum, R, inv_s,
+                   ro.inv_photons, ro.receiver_var, ro.single);
       } else {
         for (int64_t r = 0; r < R; ++r) yr[r] *= inv_s;
       }
       if (ro.adc) {
         const float fs = ro.fs_scalar ? ro.full_scale[0] : ro.full_scale[n * T + t];
-        adc_row(yr, cb.data(), R, fs, ro.Qa, fs / ro.Qa);
+        adc_row(yr, cb.data() + (n / tc - jb) * R, R, fs, ro.Qa, fs / ro.Qa);
       }
     }
     if (ro.adc) {
       std::lock_guard<std::mutex> lock(mu);  // integer sums: the order does not matter
-      for (int64_t r = 0; r < R; ++r) clips[r] += cb[r];
+      for (int64_t i = 0; i < nj * R; ++i) clips[jb * R + i] += cb[i];
     }
   });
 }

@@ -138,3 +138,18 @@ def test_calibrated_adc_ranges_per_column():
     W = model[0].weight.detach()
     y_hat = (xs / xs.abs().amax(1, keepdim=True)) @ (W / W.abs().amax(1, keepdim=True)).t()
     torch.testing.assert_close(st.full_scale[:, 0], y_hat.abs().amax(0), rtol=1e-5, atol=1e-6)
+
+
+def test_bound_management_is_per_physical_tile():
+    """Only the output tile that saturated is read again; the token's other output tiles keep
+    the full input scale (and their exact first read)."""
+    W = torch.cat([torch.ones(TILE, TILE), 0.01 * torch.ones(TILE, TILE)])  # 2 output tiles
+    W[TILE:, 0] = 1.0  # the second tile's column scale is 1, its sums stay small
+    x = torch.ones(3, TILE)
+    st = program_raw(W)
+    y0, s0 = mvm_raw(x, st, fs=40.0, adc=True, bm=0)
+    y, s = mvm_raw(x, st, fs=40.0, adc=True, bm=2)
+    assert int(s0[3]) == 3 * TILE and int(s[3]) == 0
+    assert int(s[4]) == 3  # one (token, output tile) pair per token
+    assert torch.equal(y[:, TILE:], y0[:, TILE:])  # the unsaturated tile was read once
+    assert not torch.equal(y[:, :TILE], y0[:, :TILE])
