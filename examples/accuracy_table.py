@@ -7,7 +7,7 @@ SmolLM2 layer.
 
 Converter ranges that a preset calibrates are calibrated on other text (news sentences outside the
 evaluation set; The Tempest), never on the text evaluated. Each preset's model is programmed once
-and aged (``tp.age``). About 30 minutes on 2 cores::
+and aged (``tp.age``). About 15 minutes on 2 cores::
 
     PYTHONPATH=. python examples/accuracy_table.py [--json rows.json] [--quick]
 """
