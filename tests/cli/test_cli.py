@@ -1,34 +1,10 @@
 """The torch-photonic console script, run as ``python -m torch_photonic.cli``."""
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from torch_photonic.cli import main
+from cli_runner import cli, cli_inproc
 from torch_photonic.hardware.presets import preset
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def cli(*args, timeout=120):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    p = subprocess.run([sys.executable, "-m", "torch_photonic.cli", *args], capture_output=True,
-                       text=True, timeout=timeout, env=env, cwd=ROOT)
-    return p.returncode, p.stdout, p.stderr
-
-
-def cli_inproc(capsys, *args):
-    """main() in this process (faster): returns (rc, stdout, stderr)."""
-    try:
-        rc = main(list(args))
-    except SystemExit as e:  # argparse errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_help():

@@ -6,18 +6,9 @@ import sys
 
 import pytest
 
-from torch_photonic.cli import build_parser, main
+from cli_runner import ROOT, cli_inproc
+from torch_photonic.cli import build_parser
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def cli_inproc(capsys, *args):
-    try:
-        rc = main(list(args))
-    except SystemExit as e:  # argparse errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_help_lists_the_commands(capsys):
