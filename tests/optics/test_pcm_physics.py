@@ -151,3 +151,17 @@ def test_age_is_one_clock_for_convert_and_the_device():
     assert not torch.equal(y1, y2)
     with pytest.raises(ValueError, match="seconds"):
         tp.age(model, -1.0)
+
+
+def test_lifecycle_verbs_name_their_bad_arguments():
+    model = tp.convert(torch.nn.Sequential(torch.nn.Linear(8, 4)), "ideal")
+    with pytest.raises(ValueError, match="seconds"):
+        tp.age(model, "an hour")
+    with pytest.raises(ValueError, match="seconds"):
+        torch.photonic.age(-3)
+    with pytest.raises(ValueError, match="batches"):
+        tp.calibrate(model, [])
+    with pytest.raises(TypeError, match="model"):
+        tp.calibrate("model", [torch.ones(1, 8)])
+    with pytest.raises(TypeError, match="model"):
+        tp.clip_rates("model")

@@ -87,7 +87,7 @@ def set_time(model_or_seconds: Any, seconds: Optional[float] = None) -> Any:
         model = model_or_seconds
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
             or not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"set_time: seconds must be a finite number >= 0, got {seconds!r}")
+        raise ValueError(f"age: seconds must be a finite number >= 0, got {seconds!r}")
     if model is None:
         store.set_age(float(seconds))
         return None
@@ -158,6 +158,9 @@ def _configs_of(model: nn.Module) -> list:
 def clip_rates(model: Optional[nn.Module] = None) -> dict:
     """Converter statistics per layer since programming (or :func:`reset_clip_rates`): input and
     output clip rates and bound-management retries; ``model`` limits them to its layers."""
+    if model is not None and not isinstance(model, nn.Module):
+        raise TypeError(f"clip_rates: model must be an nn.Module or None, got "
+                        f"{type(model).__name__}")
     counts = store.clip_counts()
     if model is not None:
         rows = {store.row_name(store.name_of(p)) for p in model.parameters()}
