@@ -24,6 +24,8 @@ def test_all_paths_run_and_match_on_ideal(tmp_path):
         assert r["tokens"] == cpu and r["top1_agreement"] == 1.0, path
         assert r["joules_per_token"] > 0 and r["chips_needed"] >= 1
         assert sum(r["tokens_per_expert"]) > 0
+        cv = r["converters"]  # ideal: nothing clips, every layer read
+        assert cv["output_clip_rate"] == 0 and cv["retries"] == 0 and cv["worst_layer"]
     rep = out["results"]["convert"]["convert_report"]
     assert rep["params_optical"] > 0 and "lm_head" in rep["excluded"] and rep["summary"]
     assert out["plan"]["chips_needed"] >= 1

@@ -28,7 +28,7 @@ from ..hardware.names import DEFAULT_PRESET
 from ..hardware.resolve import resolve
 from ..models import deepseek as M
 from ..nn.convert import ConversionReport, convert
-from ..nn.lifecycle import keep_digital
+from ..nn.lifecycle import clip_rates, keep_digital
 
 __all__ = ["PATHS", "run_deepseek", "format_run"]
 
@@ -113,6 +113,7 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tok
                 with set_config(cfg):  # restored afterwards
                     r = _measure(m, ids, tokens, cfg, ref, gpu, progress, path)
             last_meter = r.pop("meter")
+            r["converters"] = converter_summary(m)
             out["results"][path] = r
         except Exception as e:  # noqa: BLE001 - recorded, see strict
             if strict:
@@ -127,6 +128,21 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tok
             out["plot"] = plot
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def converter_summary(model) -> Dict[str, Any]:
+    """The converters' clip statistics of ``model``'s optical layers since programming: overall
+    input and ADC clip rates, bound-management retries, and the layer whose ADC clips most."""
+    rates = clip_rates(model)
+    if not rates:
+        return {}
+    tot = {k: sum(r[k] for r in rates.values())
+           for k in ("inputs", "inputs_clipped", "outputs", "outputs_clipped", "retries")}
+    worst, w = max(rates.items(), key=lambda kv: kv[1]["output_clip_rate"])
+    return dict(input_clip_rate=tot["inputs_clipped"] / max(tot["inputs"], 1),
+                output_clip_rate=tot["outputs_clipped"] / max(tot["outputs"], 1),
+                retries=tot["retries"], worst_layer=worst,
+                worst_output_clip_rate=w["output_clip_rate"])
 
 
 def format_run(out: Dict[str, Any]) -> str:
@@ -165,6 +181,12 @@ def format_run(out: Dict[str, Any]) -> str:
                          f"{g.get('matched')}): GPU/photonic energy "
                          f"{'n/a' if ratio is None else f'{ratio:.3g}x'}")
         lines.append(f"           tokens per expert (all layers): {r['tokens_per_expert']}")
+        cv = r.get("converters")
+        if cv:
+            lines.append(f"           converters: input clip rate {cv['input_clip_rate']:.2e}, ADC "
+                         f"clip rate {cv['output_clip_rate']:.2e} (most: {cv['worst_layer']} "
+                         f"{cv['worst_output_clip_rate']:.2e}), bound-management retries "
+                         f"{cv['retries']}")
         if r.get("convert_report"):
             rep = r["convert_report"]
             lines.append(f"           {rep['summary']}")
