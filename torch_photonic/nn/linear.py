@@ -14,6 +14,31 @@ from .base import PhotonicModule
 __all__ = ["PhotonicLinear"]
 
 
+class _StraightThrough(torch.autograd.Function):
+    """The optical product forward; backward, the gradients of the float product ``x W^T + b``
+    (a straight-through estimator: rounding, noise and the converters pass gradients as if they
+    were the identity)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, layer):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return layer._optical(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        gx = gw = gb = None
+        g2 = gy.reshape(-1, gy.shape[-1])
+        if ctx.needs_input_grad[0]:
+            gx = (g2 @ w.to(g2.dtype)).reshape(x.shape).to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            gw = (g2.t() @ x.reshape(-1, x.shape[-1]).to(g2.dtype)).to(w.dtype)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g2.sum(0)
+        return gx, gw, gb, None
+
+
 class PhotonicLinear(PhotonicModule):
     """``y = x W^T + b`` with ``W`` in PCM cells (optical) and ``b`` added digitally.
 
@@ -65,10 +90,18 @@ class PhotonicLinear(PhotonicModule):
         return self.state.cells_written
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The optical product; when gradients are needed, they flow straight through it (the
+        float product's gradients)."""
         if x.shape[-1] != self.in_features:
             raise ValueError(f"{self.photonic_name or 'PhotonicLinear'}: input shape "
                              f"{tuple(x.shape)} does not match weight shape "
                              f"{tuple(self.weight.shape)} (in_features={self.in_features})")
+        if torch.is_grad_enabled() and any(
+                t is not None and t.requires_grad for t in (x, self.weight, self.bias)):
+            return _StraightThrough.apply(x, self.weight, self.bias, self)
+        return self._optical(x)
+
+    def _optical(self, x: torch.Tensor) -> torch.Tensor:
         rows = 1
         for d in x.shape[:-1]:
             rows *= d
