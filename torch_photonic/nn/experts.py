@@ -22,6 +22,40 @@ from .base import PhotonicModule
 __all__ = ["PhotonicExperts"]
 
 
+class _GroupedStraightThrough(torch.autograd.Function):
+    """One projection of tokens grouped by expert: the optical products forward; backward, the
+    gradients of the float products (straight through rounding, noise and converters)."""
+
+    @staticmethod
+    def forward(ctx, x, param, layer, ends, what, check):
+        ctx.save_for_backward(x, param)
+        ctx.layer, ctx.ends = layer, list(ends)
+        return layer._optical_project(x, ends, param, what, check)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, param = ctx.saved_tensors
+        layer = ctx.layer
+        host = layer._host(param)
+        gx = torch.zeros_like(x) if ctx.needs_input_grad[0] else None
+        gp = torch.zeros_like(host) if ctx.needs_input_grad[1] else None
+        start = 0
+        for e, end in enumerate(ctx.ends):
+            end = int(end)
+            if end > start:
+                w = layer._matrix(host, e)
+                g = gy[start:end].to(w.dtype)
+                if gx is not None:
+                    gx[start:end] = (g @ w).to(x.dtype)
+                if gp is not None:
+                    gw = g.t() @ x[start:end].to(w.dtype)  # [out, in]
+                    gp[e] += gw.t() if layer.is_transposed else gw
+            start = max(start, end)
+        if gp is not None and gp.device != param.device:
+            gp = gp.to(param.device)
+        return gx, gp, None, None, None, None
+
+
 class PhotonicExperts(PhotonicModule):
     """Fused experts on the optical array: ``forward(hidden_states, top_k_index, top_k_weights)``.
 
@@ -106,17 +140,26 @@ class PhotonicExperts(PhotonicModule):
 
     def _project(self, x: torch.Tensor, ends, param: torch.Tensor, bias: Optional[torch.Tensor],
                  expert_ids: torch.Tensor, what: str, check: bool) -> torch.Tensor:
-        host = self._host(param)
-        y = expert_products(x, ends, param, lambda e: self._matrix(host, e), self.config)
-        if check and x.shape[0]:
-            starts = [0] + list(ends[:-1])
-            ref = torch.cat([x[s:t].float() @ self._matrix(host, e).float().t()
-                             for e, (s, t) in enumerate(zip(starts, ends)) if t > s])
-            self._check_faithful(y[:ends[-1]], ref, what)
-        y = y.to(x.dtype)
+        if torch.is_grad_enabled() and (x.requires_grad or param.requires_grad):
+            y = _GroupedStraightThrough.apply(x, param, self, ends, what, check)
+        else:
+            y = self._optical_project(x, ends, param, what, check)
         if bias is not None:
-            y.add_(bias[expert_ids])
+            y = y + bias[expert_ids]
         return y
+
+    def _optical_project(self, x: torch.Tensor, ends, param: torch.Tensor, what: str,
+                         check: bool) -> torch.Tensor:
+        host = self._host(param)
+        xd = x.detach()
+        with torch.no_grad():
+            y = expert_products(xd, ends, param, lambda e: self._matrix(host, e), self.config)
+            if check and xd.shape[0]:
+                starts = [0] + list(ends[:-1])
+                ref = torch.cat([xd[s:t].float() @ self._matrix(host, e).float().t()
+                                 for e, (s, t) in enumerate(zip(starts, ends)) if t > s])
+                self._check_faithful(y[:ends[-1]], ref, what)
+        return y.to(x.dtype)
 
     def _gate(self, proj: torch.Tensor) -> torch.Tensor:
         if self.is_concatenated:
@@ -133,28 +176,29 @@ class PhotonicExperts(PhotonicModule):
                              f"{tuple(self.gate_up_proj.shape)} (hidden={self.hidden_dim})")
         self.program_all()  # all experts' cells are written once, up front
         device = hidden_states.device
-        x_all = hidden_states.detach().to("cpu")
+        # Gradients (when needed) flow to the inputs, the routing weights, the biases and, straight
+        # through the optical products, to the expert weights.
+        x_all = hidden_states.to("cpu")
         num_top_k = top_k_index.size(-1)
         num_tokens = x_all.size(0)
         with torch.no_grad():
-            sample_weights = top_k_weights.detach().to("cpu").reshape(-1)
             expert_ids = top_k_index.detach().to("cpu").reshape(-1)
             expert_ids_g, perm = torch.sort(expert_ids)
-            x = x_all[perm // num_top_k]
-            weights_g = sample_weights[perm]
             counts = torch.histc(expert_ids_g.float(), bins=self.num_experts, min=0,
                                  max=self.num_experts - 1)
             ends = torch.cumsum(counts, dim=0, dtype=torch.int32).tolist()
-            gb = None if self.gate_up_proj_bias is None else self.gate_up_proj_bias.detach().cpu()
-            db = None if self.down_proj_bias is None else self.down_proj_bias.detach().cpu()
-            check = self.calibration_error is None
-            proj = self._project(x, ends, self.gate_up_proj, gb, expert_ids_g, ".gate_up_proj",
-                                 check)
-            proj = self._gate(proj)
-            proj = self._project(proj, ends, self.down_proj, db, expert_ids_g, ".down_proj", check)
-            weighted = proj * weights_g.unsqueeze(-1)
             inv_perm = torch.empty_like(perm)
             inv_perm[perm] = torch.arange(perm.size(0))
-            weighted = weighted[inv_perm]
-            out = weighted.view(num_tokens, num_top_k, -1).sum(dim=1)
+        sample_weights = top_k_weights.to("cpu").reshape(-1)
+        x = x_all[perm // num_top_k]
+        weights_g = sample_weights[perm]
+        gb = None if self.gate_up_proj_bias is None else self.gate_up_proj_bias.to("cpu")
+        db = None if self.down_proj_bias is None else self.down_proj_bias.to("cpu")
+        check = self.calibration_error is None
+        proj = self._project(x, ends, self.gate_up_proj, gb, expert_ids_g, ".gate_up_proj", check)
+        proj = self._gate(proj)
+        proj = self._project(proj, ends, self.down_proj, db, expert_ids_g, ".down_proj", check)
+        weighted = proj * weights_g.unsqueeze(-1)
+        weighted = weighted[inv_perm]
+        out = weighted.view(num_tokens, num_top_k, -1).sum(dim=1)
         return out.to(device=device, dtype=hidden_states.dtype)

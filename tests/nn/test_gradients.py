@@ -1,5 +1,6 @@
-"""Gradients through PhotonicLinear: straight through the optical product (the float product's
-gradients), checked against nn.Linear and torch.autograd.gradcheck."""
+"""Gradients through PhotonicLinear and PhotonicExperts: straight through the optical products
+(the float products' gradients), checked against nn.Linear, transformers' experts and
+torch.autograd.gradcheck."""
 import warnings
 
 import pytest
@@ -76,3 +77,29 @@ def test_no_graph_without_gradients():
         assert pl(torch.randn(1, 4)).grad_fn is None
     pl.requires_grad_(False)
     assert pl(torch.randn(1, 4)).grad_fn is None
+
+
+def test_expert_gradients_equal_hf_experts_on_ideal():
+    """PhotonicExperts on the ideal preset: the gradients of the inputs, the routing weights and
+    the fused expert weights equal those of transformers' own experts module."""
+    import copy
+
+    from test_layers_convert import _tiny_dsv3
+
+    model = _tiny_dsv3()
+    moe = model.model.layers[1].mlp
+    ref_experts = moe.experts
+    pe = tp.PhotonicExperts.from_module(copy.deepcopy(ref_experts), "ideal", name="grad.experts")
+    torch.manual_seed(4)
+    h = torch.randn(12, 64)
+    with torch.no_grad():
+        _, w, idx = moe.gate(h)
+    gy = torch.randn(12, 64)
+    grads = []
+    for mod in (ref_experts, pe):
+        hh, ww = h.clone().requires_grad_(), w.clone().requires_grad_()
+        mod.zero_grad()
+        (mod(hh, idx, ww) * gy).sum().backward()
+        grads.append((hh.grad, ww.grad, mod.gate_up_proj.grad, mod.down_proj.grad))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
