@@ -35,11 +35,11 @@ def _rel(a, b):
 def test_from_linear_shares_params_and_bias_is_digital():
     torch.manual_seed(0)
     lin = nn.Linear(40, 30)
-    pl = tp.PhotonicLinear.from_linear(lin, tp.preset("ideal"), name="x")
+    pl = tp.PhotonicLinear.from_linear(lin, tp.preset("ideal"), name="x").eval()
     assert pl.weight is lin.weight and pl.bias is lin.bias
     x = torch.randn(5, 7, 40)
     assert _rel(pl(x), lin(x)) < 1e-5
-    pl_nb = tp.PhotonicLinear.from_linear(nn.Linear(40, 30, bias=False), tp.preset("ideal"))
+    pl_nb = tp.PhotonicLinear.from_linear(nn.Linear(40, 30, bias=False), tp.preset("ideal")).eval()
     assert pl_nb(x).shape == (5, 7, 30)
 
 
@@ -47,7 +47,7 @@ def test_write_counts_program_once_and_reprogram_on_change(sink, one_thread):
     torch.manual_seed(0)
     lin = nn.Linear(64, 48)
     cfg = tp.preset("glass-pcm-200mm")
-    pl = tp.PhotonicLinear.from_linear(lin, cfg, name="layer")
+    pl = tp.PhotonicLinear.from_linear(lin, cfg, name="layer").eval()
     x = torch.randn(4, 64)
     for _ in range(100):
         pl(x)
@@ -74,7 +74,7 @@ def test_write_counts_program_once_and_reprogram_on_change(sink, one_thread):
 def test_read_noise_varies_per_call_but_programming_does_not():
     torch.manual_seed(0)
     lin = nn.Linear(64, 32)
-    pl = tp.PhotonicLinear.from_linear(lin, tp.preset("glass-pcm-200mm"), name="n")
+    pl = tp.PhotonicLinear.from_linear(lin, tp.preset("glass-pcm-200mm"), name="n").eval()
     x = torch.randn(8, 64)
     a, b = pl(x), pl(x)
     assert not torch.equal(a, b)
@@ -82,8 +82,8 @@ def test_read_noise_varies_per_call_but_programming_does_not():
     assert torch.equal(pl(x), a)
     # two identical fresh layers give identical sequences (seeded)
     lin1, lin2 = copy.deepcopy(lin), copy.deepcopy(lin)
-    p1 = tp.PhotonicLinear.from_linear(lin1, tp.preset("glass-pcm-200mm"), name="q")
-    p2 = tp.PhotonicLinear.from_linear(lin2, tp.preset("glass-pcm-200mm"), name="q")
+    p1 = tp.PhotonicLinear.from_linear(lin1, tp.preset("glass-pcm-200mm"), name="q").eval()
+    p2 = tp.PhotonicLinear.from_linear(lin2, tp.preset("glass-pcm-200mm"), name="q").eval()
     assert torch.equal(p1(x), p2(x)) and torch.equal(p1(x), p2(x))
 
 
@@ -93,12 +93,12 @@ def test_default_preset_is_faithful_and_bad_config_warns_with_name():
     x = torch.randn(16, 512)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        pl = tp.PhotonicLinear.from_linear(lin, tp.preset("glass-pcm-200mm"), name="good")
+        pl = tp.PhotonicLinear.from_linear(lin, tp.preset("glass-pcm-200mm"), name="good").eval()
         y = pl(x)
     assert pl.calibration_error < 0.1 and _rel(y, lin(x)) < 0.1
     bad = tp.preset("glass-pcm-200mm", pcm__levels=2, converters__adc_bits=2,
                     pcm__program_noise_coeffs=(0.3, 0.0, 0.0))
-    pb = tp.PhotonicLinear.from_linear(lin, bad, name="blocks.3.bad_proj")
+    pb = tp.PhotonicLinear.from_linear(lin, bad, name="blocks.3.bad_proj").eval()
     with pytest.warns(RuntimeWarning, match="blocks.3.bad_proj"):
         pb(x)
     with warnings.catch_warnings():
@@ -174,7 +174,7 @@ def test_shared_weight_programmed_once(sink):
     a, b = nn.Linear(16, 16, bias=False), nn.Linear(16, 16, bias=False)
     b.weight = a.weight
     m2.a, m2.b = a, b
-    tp.convert(m2, "glass-pcm-200mm")
+    tp.convert(m2, "glass-pcm-200mm").eval()
     x = torch.randn(3, 16)
     for _ in range(10):
         m2.a(x)

@@ -29,7 +29,7 @@ def device_linear(lin: nn.Linear, x: torch.Tensor, config=GLASS) -> torch.Tensor
 
 
 def convert_linear(lin: nn.Linear, x: torch.Tensor, config=GLASS) -> torch.Tensor:
-    return tp.PhotonicLinear.from_linear(copy.deepcopy(lin), tp.preset(config), name="lin")(x)
+    return tp.PhotonicLinear.from_linear(copy.deepcopy(lin), tp.preset(config), name="lin").eval()(x)
 
 
 PATHS = {"device": device_linear, "convert": convert_linear}
@@ -109,7 +109,7 @@ def test_nan_and_inf_rows_propagate_like_the_cpu_and_warn_once(path):
 
 
 def test_integer_inputs_give_a_clear_dtype_error():
-    lin = tp.PhotonicLinear.from_linear(nn.Linear(8, 4), tp.preset(GLASS), name="lin")
+    lin = tp.PhotonicLinear.from_linear(nn.Linear(8, 4), tp.preset(GLASS), name="lin").eval()
     with pytest.raises(TypeError, match="x must be a real floating-point tensor"):
         lin(torch.ones(2, 8, dtype=torch.int64))
     a = torch.ones(2, 8, dtype=torch.int64, device="photonic")

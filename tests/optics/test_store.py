@@ -48,7 +48,7 @@ def test_convert_and_device_paths_agree_bit_for_bit_on_first_forward():
     x = torch.randn(2, 5, 96)
     cfg = noisy_config()
     store.set_age(3600.0)  # one clock for both paths: an hour of drift
-    converted = tp.convert(copy.deepcopy(model), cfg)
+    converted = tp.convert(copy.deepcopy(model), cfg).eval()
     y_convert = converted(x)
     on_device = copy.deepcopy(model).to("photonic")
     with torch.photonic.set_config(cfg):
@@ -67,7 +67,7 @@ def test_calibrated_ranges_agree_bit_for_bit_on_both_paths():
                     mapping__adc_percentile=99.0)
     batches = [torch.randn(7, 96) for _ in range(3)]
     x = torch.randn(5, 96)
-    converted = tp.convert(copy.deepcopy(model), cfg)
+    converted = tp.convert(copy.deepcopy(model), cfg).eval()
     tp.calibrate(converted, batches)
     y_convert = converted(x)
     on_device = copy.deepcopy(model).to("photonic")
@@ -89,7 +89,7 @@ def test_deepseek_convert_and_device_agree_bit_for_bit():
     ids = torch.randint(2, cfg_m.vocab_size, (1, 12), generator=torch.Generator().manual_seed(1))
     cfg = noisy_config()
     with torch.no_grad():
-        converted = tp.convert(copy.deepcopy(model), cfg)  # lm_head and routers stay digital
+        converted = tp.convert(copy.deepcopy(model), cfg).eval()  # lm_head and routers stay digital
         y_convert = converted(ids).logits
         on_device = tp.keep_digital(copy.deepcopy(model), ["lm_head", "*.mlp.gate"]).to("photonic")
         with torch.photonic.set_config(cfg):
@@ -237,7 +237,7 @@ def test_one_ageing_clock_for_both_paths():
     torch.manual_seed(0)
     model = MLP()
     x = torch.randn(4, 96)
-    converted = tp.convert(copy.deepcopy(model), cfg)
+    converted = tp.convert(copy.deepcopy(model), cfg).eval()
     on_device = copy.deepcopy(model).to("photonic")
     with torch.photonic.set_config(cfg):
         young = (converted(x), on_device(x.to("photonic")).cpu())

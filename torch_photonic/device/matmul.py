@@ -83,7 +83,23 @@ def handler_for(config: HardwareConfig) -> Callable:
         y = expert_products(ha, ends, owner, lambda e: hb[e].transpose(0, 1), config)
         return y.to(ha.dtype)
 
+    def run_backward(op: str, a: torch.Tensor, b: torch.Tensor,
+                     offs: Optional[torch.Tensor]) -> torch.Tensor:
+        ha, hb = _C._host_alias(a), _C._host_alias(b)
+        if op == "mm":
+            y = torch.mm(ha, hb)
+        elif op == "bmm":
+            y = torch.bmm(ha, hb)
+        else:
+            y = torch._grouped_mm(ha, hb, offs=None if offs is None else _C._host_alias(offs))
+        events.record_host(f"photonic::backward.{op}", 2.0 * ha.numel() * hb.shape[-1],
+                           ha.nbytes + hb.nbytes + y.nbytes, module="backward")
+        return y
+
     def handler(op: str, a: torch.Tensor, b: torch.Tensor, offs: Optional[torch.Tensor]) -> torch.Tensor:
+        if torch._C._current_autograd_node() is not None and not (
+                op == "bmm" and config.dynamic.mode == "electronic"):  # those are host work anyway
+            return run_backward(op, a, b, offs)
         if op == "mm":
             return run_mm(a, b)
         if op == "bmm":

@@ -42,6 +42,17 @@ class PhotonicModule(nn.Module):
         self.calibration_error: Optional[float] = None
         self._warned = False
 
+    def program_cells(self) -> None:
+        """Writes this layer's weights into the cells (if changed since the last write)."""
+        raise NotImplementedError
+
+    def push_ranges(self) -> None:
+        """Hands learned input ranges (if any) to the programmed weights' converters."""
+
+    def make_range_parameters(self, name: str) -> list:
+        """Learnable input-range Parameters, initialised from the calibrated ranges."""
+        raise NotImplementedError
+
     def _label(self, param: torch.Tensor, attr: str) -> None:
         if self.photonic_name:
             store.label(param, f"{self.photonic_name}.{attr}")

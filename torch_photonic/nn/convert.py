@@ -125,6 +125,7 @@ def convert(model: nn.Module, preset: Union[str, HardwareConfig, None] = None,
             else:
                 new = PhotonicExperts.from_module(mod, cfg, name=name)
                 optical_params.update((id(mod.gate_up_proj), id(mod.down_proj)))
+            new.train(mod.training)  # the layer keeps its module's mode
             made[id(mod)] = new
             report.converted.append(name)
             if program:

@@ -14,9 +14,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..optics import kernels
+from ..optics import kernels, training
 from ..optics.product import expert_products
 from ..optics.store import store
+from . import hwa
 from .base import PhotonicModule
 
 __all__ = ["PhotonicExperts"]
@@ -54,6 +55,64 @@ class _GroupedStraightThrough(torch.autograd.Function):
         if gp is not None and gp.device != param.device:
             gp = gp.to(param.device)
         return gx, gp, None, None, None, None
+
+
+class _GroupedTraining(torch.autograd.Function):
+    """One projection of tokens grouped by expert, as trained (see
+    :mod:`torch_photonic.nn.hwa`): each expert with tokens draws its cells afresh and runs the
+    optical kernel; backward, straight-through gradients that stop where a converter clips."""
+
+    @staticmethod
+    def forward(ctx, x, param, ranges, layer, ends, what):
+        cfg = layer.config
+        host = layer._host(param)
+        noise = hwa.options_of(layer).noise
+        secs = hwa.training_seconds(layer, param)
+        out = torch.zeros(x.shape[0], layer._matrix(host, 0).shape[0], dtype=torch.float32)
+        used = []
+        start = 0
+        for e, end in enumerate(ends):
+            end = int(end)
+            if end > start:
+                w = layer._matrix(host, e)
+                table = hwa.noise_table(layer, what, e, w, secs)
+                rng, fs = hwa.converter_ranges(layer, param, w, e,
+                                               None if ranges is None else ranges[e])
+                gen = torch.Generator().manual_seed(hwa.draw_seed(layer, what, e))
+                cells, scales = training.training_weight(w, cfg, table, gen)
+                out[start:end], _ = training.product(
+                    x[start:end].detach(), cells, scales, cfg, input_range=rng, full_scale=fs,
+                    noise=noise, seed=hwa.draw_seed(layer, what, e))
+                used.append((e, start, end, rng, fs))
+            start = max(start, end)
+        ctx.save_for_backward(x, param)
+        ctx.layer, ctx.used, ctx.learned = layer, used, ranges is not None
+        ctx.range_shape = None if ranges is None else ranges.shape
+        return out.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, param = ctx.saved_tensors
+        layer = ctx.layer
+        need = ctx.needs_input_grad
+        host = layer._host(param)
+        gx = torch.zeros_like(x) if need[0] else None
+        gp = torch.zeros(host.shape, dtype=torch.float32) if need[1] else None
+        gr = torch.zeros(ctx.range_shape) if (ctx.learned and need[2]) else None
+        for e, s, t, rng, fs in ctx.used:
+            w = layer._matrix(host, e)
+            gxe, gwe, gre = training.grads(gy[s:t], x[s:t].detach(), w, layer.config,
+                                           input_range=rng, full_scale=fs, need_x=need[0],
+                                           need_w=need[1], need_range=gr is not None)
+            if gx is not None:
+                gx[s:t] = gxe.to(x.dtype)
+            if gp is not None:
+                gp[e] += gwe.t() if layer.is_transposed else gwe
+            if gr is not None:
+                gr[e] += gre
+        if gp is not None:
+            gp = gp.to(device=param.device, dtype=param.dtype)
+        return gx, gp, gr, None, None, None
 
 
 class PhotonicExperts(PhotonicModule):
@@ -102,7 +161,8 @@ class PhotonicExperts(PhotonicModule):
                    is_transposed=bool(getattr(mod, "is_transposed", False)),
                    is_concatenated=bool(getattr(mod, "is_concatenated", True)),
                    gate_up_proj_bias=getattr(mod, "gate_up_proj_bias", None) if has_bias else None,
-                   down_proj_bias=getattr(mod, "down_proj_bias", None) if has_bias else None)
+                   down_proj_bias=getattr(mod, "down_proj_bias", None) if has_bias else None
+                   ).train(mod.training)
 
     @staticmethod
     def is_fused_experts(mod: nn.Module) -> bool:
@@ -134,13 +194,40 @@ class PhotonicExperts(PhotonicModule):
         for e in range(self.num_experts):
             self.states(e)
 
+    def program_cells(self) -> None:
+        self.program_all()
+
+    def make_range_parameters(self, name: str) -> list:
+        out = []
+        for attr in ("gate_up_proj", "down_proj"):
+            p = getattr(self, attr)
+            host = self._host(p)
+            rp = nn.Parameter(torch.stack([
+                hwa.calibrated_ranges(self, p, self._matrix(host, e), e, name)
+                for e in range(self.num_experts)]))
+            setattr(self, attr.replace("_proj", "") + "_input_range", rp)
+            out.append(rp)
+        return out
+
+    def push_ranges(self) -> None:
+        """Hands the learned input ranges (if any) to the programmed experts' converters."""
+        for attr in ("gate_up_proj", "down_proj"):
+            rng = getattr(self, attr.replace("_proj", "") + "_input_range", None)
+            if isinstance(rng, nn.Parameter):
+                for e in range(self.num_experts):
+                    st = self.states(e)[0 if attr == "gate_up_proj" else 1]
+                    st.input_range = rng[e].detach().to("cpu").float().clone()
+
     @property
     def cells_written(self) -> int:
         return sum(s.cells_written for e in range(self.num_experts) for s in self.states(e))
 
     def _project(self, x: torch.Tensor, ends, param: torch.Tensor, bias: Optional[torch.Tensor],
                  expert_ids: torch.Tensor, what: str, check: bool) -> torch.Tensor:
-        if torch.is_grad_enabled() and (x.requires_grad or param.requires_grad):
+        if hwa.training_forward(self):
+            ranges = getattr(self, what[1:].replace("_proj", "") + "_input_range", None)
+            y = _GroupedTraining.apply(x, param, ranges, self, ends, what)
+        elif torch.is_grad_enabled() and (x.requires_grad or param.requires_grad):
             y = _GroupedStraightThrough.apply(x, param, self, ends, what, check)
         else:
             y = self._optical_project(x, ends, param, what, check)
@@ -174,7 +261,9 @@ class PhotonicExperts(PhotonicModule):
             raise ValueError(f"{self.photonic_name or 'PhotonicExperts'}: hidden_states shape "
                              f"{tuple(hidden_states.shape)} does not match gate_up_proj shape "
                              f"{tuple(self.gate_up_proj.shape)} (hidden={self.hidden_dim})")
-        self.program_all()  # all experts' cells are written once, up front
+        if not hwa.training_forward(self):
+            self.program_all()  # all experts' cells are written once, up front
+            self.push_ranges()
         device = hidden_states.device
         # Gradients (when needed) flow to the inputs, the routing weights, the biases and, straight
         # through the optical products, to the expert weights.

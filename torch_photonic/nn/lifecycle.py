@@ -22,8 +22,6 @@ from torch import nn
 from ..optics.store import store
 from .base import PhotonicModule
 from .convert import matches
-from .experts import PhotonicExperts
-from .linear import PhotonicLinear
 
 __all__ = ["program", "set_time", "age", "calibrate", "clip_rates", "reset_clip_rates", "label_parameters",
            "photonic_modules", "clear_programmed", "keep_digital"]
@@ -63,16 +61,15 @@ def keep_digital(model: nn.Module, patterns: Sequence[str]) -> nn.Module:
 
 
 def program(model: nn.Module) -> nn.Module:
-    """Writes every photonic layer's weights into the cells now (charged to an open meter)."""
+    """Writes every photonic layer's weights into the cells now (charged to an open meter) and
+    hands learned input ranges to their converters."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     found = False
     for _, m in photonic_modules(model):
         found = True
-        if isinstance(m, PhotonicLinear):
-            _ = m.state
-        elif isinstance(m, PhotonicExperts):
-            m.program_all()
+        m.program_cells()
+        m.push_ranges()
     if not found:
         warnings.warn("program: the model has no photonic layers (did you convert() it?)")
     return model

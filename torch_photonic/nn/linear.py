@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..optics import kernels
+from ..optics import kernels, training
 from ..optics.product import weight_product
 from ..optics.store import store
+from . import hwa
 from .base import PhotonicModule
 
 __all__ = ["PhotonicLinear"]
@@ -37,6 +38,44 @@ class _StraightThrough(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = g2.sum(0)
         return gx, gw, gb, None
+
+
+class _TrainingProduct(torch.autograd.Function):
+    """The training product (:mod:`torch_photonic.optics.training`): cells drawn afresh, the
+    optical kernel on them, nothing programmed or charged; backward, straight-through gradients
+    that stop where a converter clips, and the learned input ranges' gradients."""
+
+    @staticmethod
+    def forward(ctx, x2, weight, bias, input_range, layer):
+        cfg = layer.config
+        w = layer._host_weight()
+        noise = hwa.options_of(layer).noise
+        table = hwa.noise_table(layer, ".weight", -1, w, hwa.training_seconds(layer, layer.weight))
+        rng, fs = hwa.converter_ranges(layer, layer.weight, w, None, input_range)
+        gen = torch.Generator().manual_seed(hwa.draw_seed(layer, ".weight", -1))
+        cells, scales = training.training_weight(w, cfg, table, gen)
+        y, _ = training.product(x2, cells, scales, cfg, input_range=rng, full_scale=fs,
+                                noise=noise, seed=hwa.draw_seed(layer, ".weight", -1))
+        if bias is not None:
+            y = y + bias.detach().to("cpu").float()
+        ctx.save_for_backward(x2, weight)
+        ctx.cfg, ctx.rng, ctx.fs = cfg, rng, fs
+        ctx.has_bias, ctx.learned = bias is not None, input_range is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x2, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx, gw, gr = training.grads(gy, x2, w.to("cpu"), ctx.cfg, input_range=ctx.rng,
+                                    full_scale=ctx.fs, need_x=need[0], need_w=need[1],
+                                    need_range=ctx.learned and need[3])
+        gb = gy.sum(0) if (ctx.has_bias and need[2]) else None
+        if gx is not None:
+            gx = gx.to(x2.dtype)
+        if gw is not None:
+            gw = gw.to(device=w.device, dtype=w.dtype)
+        return gx, gw, gb, gr, None
 
 
 class PhotonicLinear(PhotonicModule):
@@ -70,6 +109,7 @@ class PhotonicLinear(PhotonicModule):
         self.bias = linear.bias
         self._init_common(config, name)
         self._label(self.weight, "weight")
+        self.train(linear.training)
         return self
 
     def extra_repr(self) -> str:
@@ -96,10 +136,37 @@ class PhotonicLinear(PhotonicModule):
             raise ValueError(f"{self.photonic_name or 'PhotonicLinear'}: input shape "
                              f"{tuple(x.shape)} does not match weight shape "
                              f"{tuple(self.weight.shape)} (in_features={self.in_features})")
+        if hwa.training_forward(self):
+            return self._training(x)
         if torch.is_grad_enabled() and any(
                 t is not None and t.requires_grad for t in (x, self.weight, self.bias)):
             return _StraightThrough.apply(x, self.weight, self.bias, self)
         return self._optical(x)
+
+    def _training(self, x: torch.Tensor) -> torch.Tensor:
+        x2 = x.reshape(-1, self.in_features)
+        dev = x2.device
+        if dev.type != "cpu":
+            x2 = x2.to("cpu")
+        bias = None if self.bias is None else self.bias.to("cpu")
+        rng = getattr(self, "input_range", None)
+        y = _TrainingProduct.apply(x2, self.weight, bias, rng, self)
+        y = y.reshape(*x.shape[:-1], self.out_features)
+        return y.to(device=dev, dtype=x.dtype)
+
+    def program_cells(self) -> None:
+        _ = self.state
+
+    def make_range_parameters(self, name: str) -> list:
+        self.input_range = nn.Parameter(
+            hwa.calibrated_ranges(self, self.weight, self._host_weight(), None, name))
+        return [self.input_range]
+
+    def push_ranges(self) -> None:
+        """Hands the learned input ranges (if any) to the programmed weight's converters."""
+        rng = getattr(self, "input_range", None)
+        if isinstance(rng, nn.Parameter):
+            self.state.input_range = rng.detach().to("cpu").float().clone()
 
     def _optical(self, x: torch.Tensor) -> torch.Tensor:
         rows = 1
@@ -109,6 +176,7 @@ class PhotonicLinear(PhotonicModule):
         if x2.device.type != "cpu":
             x2 = x2.to("cpu")
         bias = None if self.bias is None else self.bias.detach().to("cpu")
+        self.push_ranges()
         with torch.no_grad():
             y = weight_product(x2, self.weight, self._host_weight(), self.config, bias=bias,
                                op="linear")

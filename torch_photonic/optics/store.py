@@ -178,6 +178,9 @@ class WeightStore:
                 state.calibration = calibration.Collector(self._calibrating)
             entry = _Entry(state=state, version=version, writes=writes)
             if old is not None:
+                # the converters keep their ranges when the cells are rewritten
+                state.input_range = old.state.input_range
+                state.full_scale = old.state.full_scale
                 state.cells_written += old.state.cells_written
                 state.times_programmed += old.state.times_programmed
             per[key] = entry
