@@ -71,6 +71,23 @@ std::tuple<at::Tensor, at::Tensor> mvm_cpu(
     int64_t tile_cols, int64_t cells_per_weight, int64_t seed,
     const c10::optional<at::Tensor>& bias);
 
+// Bins of the noise table when levels are not rounded: |g| (or (w+1)/2) in kUnquantisedBins
+// equal bins.
+inline constexpr int64_t kUnquantisedBins = 64;
+
+// The cells of one training forward: the weight mapped as `program` maps it (format, tile
+// scales, levels), then per cell target + offset[level] * sign(w) + sigma[level] * z (pairs; single
+// cells without the sign), z standard normal from (seed, kStreamTrain, n * K + k), clipped to
+// [-1, 1]; a zero weight of a pair stays 0. No offset/sigma: the target itself.
+std::tuple<at::Tensor, at::Tensor> draw_cells_cpu(const at::Tensor& weight,
+                                                   const c10::optional<at::Tensor>& offset,
+                                                   const c10::optional<at::Tensor>& sigma,
+                                                   c10::string_view weight_format,
+                                                   c10::string_view weight_scaling,
+                                                   c10::string_view scale_rule, int64_t levels,
+                                                   int64_t cells_per_weight, bool quantize_levels,
+                                                   int64_t tile_rows, int64_t seed);
+
 // ---- Meta kernels (meta.cpp)
 std::tuple<at::Tensor, at::Tensor> program_meta(const at::Tensor& weight, c10::string_view,
                                                  c10::string_view, c10::string_view, int64_t,

@@ -1,5 +1,5 @@
 // Schemas and CPU / Meta registrations of the optical ops (schemas as in docs/design.md; bodies
-// in program.cpp, drift.cpp, mvm.cpp, meta.cpp). TORCH_LIBRARY_FRAGMENT because the quantizer
+// in program.cpp, draw.cpp, drift.cpp, mvm.cpp, meta.cpp). TORCH_LIBRARY_FRAGMENT because the quantizer
 // also adds ops to the `photonic` namespace.
 #include "optical/kernels.h"
 
@@ -10,6 +10,10 @@ TORCH_LIBRARY_FRAGMENT(photonic, m) {
       "program(Tensor weight, str weight_format, str weight_scaling, str scale_rule, "
       "int levels, int cells_per_weight, bool quantize_levels, float[] program_noise_coeffs, "
       "int tile_rows, int seed) -> (Tensor weff, Tensor scales)");
+  m.def(
+      "draw_cells(Tensor weight, Tensor? offset, Tensor? sigma, str weight_format, "
+      "str weight_scaling, str scale_rule, int levels, int cells_per_weight, "
+      "bool quantize_levels, int tile_rows, int seed) -> (Tensor cells, Tensor scales)");
   m.def(
       "drift(Tensor weff, Tensor scales, int cells_per_weight, int tile_rows, "
       "float[] nu_coeffs, float[] nu_range, float[] nu_std_coeffs, float[] nu_std_range, "
@@ -25,6 +29,7 @@ TORCH_LIBRARY_FRAGMENT(photonic, m) {
 TORCH_LIBRARY_IMPL(photonic, CPU, m) {
   m.impl("program", &photonic::optical::program_cpu);
   m.impl("drift", &photonic::optical::drift_cpu);
+  m.impl("draw_cells", &photonic::optical::draw_cells_cpu);
   m.impl("mvm", &photonic::optical::mvm_cpu);
 }
 

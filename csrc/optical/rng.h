@@ -14,6 +14,7 @@ inline constexpr uint64_t kStreamProgram = 1;
 inline constexpr uint64_t kStreamDrift = 2;
 inline constexpr uint64_t kStreamRead = 3;
 inline constexpr uint64_t kStreamReadNoise = 4;  // accumulated 1/f read noise of an aged state
+inline constexpr uint64_t kStreamTrain = 5;      // cells drawn for a training forward
 
 inline uint64_t mix64(uint64_t z) {  // splitmix64 finaliser
   z += 0x9E3779B97F4A7C15ULL;

@@ -77,7 +77,7 @@ def test_training_cells_have_the_kernels_moments_level_by_level():
     torch.manual_seed(1)
     w = torch.randn(256, 1024) * 0.02
     table = training.cell_noise_table(w, cfg, DAY, seed=11)
-    drawn, scales = training.training_weight(w, cfg, table, torch.Generator().manual_seed(3))
+    drawn, scales = training.training_weight(w, cfg, table, 3)
     state = kernels.program(w, cfg, 99, keep_source=False)
     real = state.weight_at(DAY)
     s = scales.expand(256, 1024)
@@ -210,3 +210,43 @@ def test_device_backward_runs_float_products_on_the_host():
     ref(x2).backward(torch.ones(4, 8))
     torch.testing.assert_close(dev.weight.grad.cpu(), ref.weight.grad)
     torch.testing.assert_close(xd.grad.cpu(), x2.grad)
+
+
+def _reference_cells(w, cfg, offset=None):
+    """Pure-torch reference of draw_cells without normals: tile scales, levels, offsets."""
+    tr = cfg.array.tile_rows
+    n, k = w.shape
+    t = -(-k // tr)
+    a = torch.nn.functional.pad(w.abs(), (0, t * tr - k)).reshape(n, t, tr).amax(dim=2)
+    s = a.repeat_interleave(tr, dim=1)[:, :k]
+    wn = torch.where(s > 0, w / torch.where(s > 0, s, torch.ones(())), torch.zeros(()))
+    idx, target = training.level_index(wn, cfg)
+    if offset is not None:
+        sgn = torch.sign(wn) if cfg.array.cells_per_weight == 2 else torch.ones_like(wn)
+        target = (target + offset[idx] * sgn).clamp(-1, 1)
+    return target * s, a
+
+
+@pytest.mark.parametrize("overrides", [{}, {"array__cells_per_weight": 1},
+                                       {"pcm__quantize_levels": False}, {"array__tile_rows": 7}])
+def test_drawn_cells_without_spread_equal_a_torch_reference(overrides):
+    cfg = tp.resolve(GLASS, **overrides)
+    torch.manual_seed(7)
+    w = torch.randn(12, 20)
+    w[3] = 0.0
+    bins = training._steps(cfg) + 1
+    offset = torch.linspace(-0.02, 0.03, bins)
+    table = training.CellNoiseTable(offset=offset, sigma=torch.zeros(bins), seconds=0.0, samples=0)
+    for tab, off in ((None, None), (table, offset)):
+        got, scales = training.training_weight(w, cfg, tab, 1)
+        ref, ref_scales = _reference_cells(w, cfg, off)
+        torch.testing.assert_close(scales, ref_scales, rtol=0, atol=0)
+        torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_draw_cells_rejects_a_table_of_the_wrong_size():
+    cfg = tp.resolve(GLASS)
+    bad = training.CellNoiseTable(offset=torch.zeros(5), sigma=torch.zeros(5), seconds=0.0,
+                                  samples=0)
+    with pytest.raises(RuntimeError, match="one per level"):
+        training.training_weight(torch.randn(4, 8), cfg, bad, 0)

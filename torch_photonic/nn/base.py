@@ -46,6 +46,10 @@ class PhotonicModule(nn.Module):
         """Writes this layer's weights into the cells (if changed since the last write)."""
         raise NotImplementedError
 
+    def training_matrices(self) -> list:
+        """(what, expert, parameter, host [out, in] matrix) of every programmed matrix."""
+        raise NotImplementedError
+
     def push_ranges(self) -> None:
         """Hands learned input ranges (if any) to the programmed weights' converters."""
 

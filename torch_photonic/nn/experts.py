@@ -78,8 +78,8 @@ class _GroupedTraining(torch.autograd.Function):
                 table = hwa.noise_table(layer, what, e, w, secs)
                 rng, fs = hwa.converter_ranges(layer, param, w, e,
                                                None if ranges is None else ranges[e])
-                gen = torch.Generator().manual_seed(hwa.draw_seed(layer, what, e))
-                cells, scales = training.training_weight(w, cfg, table, gen)
+                cells, scales = training.training_weight(w, cfg, table,
+                                                         hwa.draw_seed(layer, what, e))
                 out[start:end], _ = training.product(
                     x[start:end].detach(), cells, scales, cfg, input_range=rng, full_scale=fs,
                     noise=noise, seed=hwa.draw_seed(layer, what, e))
@@ -193,6 +193,13 @@ class PhotonicExperts(PhotonicModule):
     def program_all(self) -> None:
         for e in range(self.num_experts):
             self.states(e)
+
+    def training_matrices(self) -> list:
+        out = []
+        for what, p in ((".gate_up_proj", self.gate_up_proj), (".down_proj", self.down_proj)):
+            host = self._host(p)
+            out.extend((what, e, p, self._matrix(host, e)) for e in range(self.num_experts))
+        return out
 
     def program_cells(self) -> None:
         self.program_all()

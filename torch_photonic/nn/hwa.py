@@ -10,7 +10,8 @@ the optimiser. The chip is written (and charged) when the model is deployed: ``m
 (the next forward programs the changed weights) or :func:`deploy` / ``tp.program(model)``.
 
 * :func:`prepare_training` chooses the recipe per layer: ``noise`` (fresh cells, detector noise)
-  on or off, the ``seconds`` the cells are drawn at (default: the weight's age, ``tp.set_time``),
+  on or off (the cells' noise at the training age is measured here, for every matrix, from the
+  weights training starts from; call it before loading a checkpoint's weights), the ``seconds`` the cells are drawn at (default: the weight's age, ``tp.set_time``),
   and ``learn_ranges``: static input ranges become Parameters (``input_range`` on a linear layer,
   ``gate_up_input_range`` / ``down_input_range`` [experts, tiles] on fused experts), initialised
   from the calibrated ranges (``tp.calibrate`` first). Only a mapping with static input ranges has
@@ -91,6 +92,9 @@ def prepare_training(model: nn.Module, *, noise: bool = True, learn_ranges: bool
         opts = options_of(layer)
         opts.noise, opts.seconds = bool(noise), seconds
         opts.tables.clear()
+        if noise:  # measured now, from the weights training starts from (a resumed run too)
+            for what, expert, param, matrix in layer.training_matrices():
+                noise_table(layer, what, expert, matrix, training_seconds(layer, param))
         if learn_ranges:
             m = layer.config.mapping
             if m.input_range != "static":

@@ -52,8 +52,8 @@ class _TrainingProduct(torch.autograd.Function):
         noise = hwa.options_of(layer).noise
         table = hwa.noise_table(layer, ".weight", -1, w, hwa.training_seconds(layer, layer.weight))
         rng, fs = hwa.converter_ranges(layer, layer.weight, w, None, input_range)
-        gen = torch.Generator().manual_seed(hwa.draw_seed(layer, ".weight", -1))
-        cells, scales = training.training_weight(w, cfg, table, gen)
+        cells, scales = training.training_weight(w, cfg, table,
+                                                 hwa.draw_seed(layer, ".weight", -1))
         y, _ = training.product(x2, cells, scales, cfg, input_range=rng, full_scale=fs,
                                 noise=noise, seed=hwa.draw_seed(layer, ".weight", -1))
         if bias is not None:
@@ -153,6 +153,9 @@ class PhotonicLinear(PhotonicModule):
         y = _TrainingProduct.apply(x2, self.weight, bias, rng, self)
         y = y.reshape(*x.shape[:-1], self.out_features)
         return y.to(device=dev, dtype=x.dtype)
+
+    def training_matrices(self) -> list:
+        return [(".weight", -1, self.weight, self._host_weight())]
 
     def program_cells(self) -> None:
         _ = self.state

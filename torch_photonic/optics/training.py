@@ -127,26 +127,20 @@ def cell_noise_table(weight: torch.Tensor, cfg: HardwareConfig, seconds: float,
 
 
 def training_weight(weight: torch.Tensor, cfg: HardwareConfig, table: Optional[CellNoiseTable],
-                    generator: Optional[torch.Generator]
-                    ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(cells drawn for one training forward, in weight units [N, K]; tile scales [N, T]).
-    ``table`` None draws no noise: the weight on its levels."""
-    w = _formatted(weight.detach().float(), cfg)
-    tr = cfg.array.tile_rows
-    scales = _tile_scales(w, tr)
-    s = _expand(scales, w.shape[1], tr)
-    safe = torch.where(s > 0, s, torch.ones(()))
-    wn = torch.where(s > 0, w / safe, torch.zeros(()))
-    idx, target = level_index(wn, cfg)
-    if table is not None:
-        z = torch.randn(w.shape, generator=generator)
-        off = table.offset[idx]
-        if cfg.array.cells_per_weight == 2:
-            off = off * torch.sign(wn)
-            z = z * (wn != 0)   # a reset cell (weight 0) holds no charge to drift or read
-        target = target + off + table.sigma[idx] * z
-        target = target.clamp(-1.0, 1.0)
-    return target * s, scales
+                    seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(cells drawn for one training forward, in weight units [N, K]; tile scales [N, T]), by
+    :func:`torch.ops.photonic.draw_cells` (one pass: format, tile scales, levels, then
+    ``target + offset(level) * sign + sigma(level) * z`` with normals from ``seed``). ``table``
+    None draws no noise: the weight on its levels."""
+    f, a, p = cfg.formats, cfg.array, cfg.pcm
+    w = weight.detach()
+    if w.device.type != "cpu":
+        w = w.to("cpu")
+    off = None if table is None else table.offset
+    sig = None if table is None else table.sigma
+    return _ops.draw_cells(w.float(), off, sig, f.weight_format, f.weight_scaling, f.scale_rule,
+                           int(p.levels), a.cells_per_weight, bool(p.quantize_levels),
+                           a.tile_rows, int(seed))
 
 
 def adc_can_clip(cfg: HardwareConfig) -> bool:
