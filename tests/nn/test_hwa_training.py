@@ -148,7 +148,7 @@ def test_gradients_stop_where_the_adc_clips_without_bound_management():
 
 def test_learning_ranges_needs_static_ranges_and_calibration():
     pl = _layer(name="hwa.dyn")
-    with pytest.raises(ValueError, match="mapping.input_range = 'dynamic'"):
+    with pytest.raises(ValueError, match="no range to learn"):
         tp.nn.prepare_training(pl, learn_ranges=True)
     ps = tp.PhotonicLinear.from_linear(nn.Linear(18, 4), "pcm-tensor-core-2021", name="hwa.uncal")
     with pytest.raises(ValueError, match="tp.calibrate"):
@@ -250,3 +250,37 @@ def test_draw_cells_rejects_a_table_of_the_wrong_size():
                                   samples=0)
     with pytest.raises(RuntimeError, match="one per level"):
         training.training_weight(torch.randn(4, 8), cfg, bad, 0)
+
+
+def test_learned_adc_full_scales_get_the_gradient_of_the_clipped_partial_sums():
+    cfg = tp.resolve(GLASS, mapping__bound_management=0, mapping__adc_range="calibrated",
+                     mapping__adc_percentile=50.0, array__tile_rows=16)
+    torch.manual_seed(8)
+    lin = nn.Linear(32, 6, bias=False)
+    with torch.no_grad():
+        lin.weight.abs_()
+    pl = tp.PhotonicLinear.from_linear(lin, cfg, name="hwa.fs").eval()
+    tp.calibrate(pl, [torch.rand(64, 32)])
+    pl.train()
+    params = tp.nn.prepare_training(pl, learn_ranges=True)
+    assert [tuple(p.shape) for p in params] == [(6, 2)]   # no static input ranges on this mapping
+    fs = params[0]
+    torch.testing.assert_close(fs.detach(), pl.state.full_scale)
+    x = torch.rand(10, 32)
+    gy = torch.randn(10, 6)
+    (pl(x) * gy).sum().backward()
+    w = lin.weight.detach()
+    want = torch.zeros(6, 2)
+    for t in range(2):
+        xs, ws = x[:, 16 * t:16 * (t + 1)], w[:, 16 * t:16 * (t + 1)]
+        a = xs.abs().amax(dim=1, keepdim=True)
+        s = ws.abs().amax(dim=1)
+        p = (xs / a) @ ws.t() / s
+        clipped = p.abs() > fs.detach()[:, t]
+        assert clipped.any()
+        want[:, t] = (gy * clipped * torch.sign(p) * a).sum(0) * s
+    torch.testing.assert_close(fs.grad, want)
+    with torch.no_grad():
+        fs.mul_(1.5)
+    tp.program(pl)
+    torch.testing.assert_close(pl.state.full_scale, fs.detach())

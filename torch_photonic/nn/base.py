@@ -53,8 +53,9 @@ class PhotonicModule(nn.Module):
     def push_ranges(self) -> None:
         """Hands learned input ranges (if any) to the programmed weights' converters."""
 
-    def make_range_parameters(self, name: str) -> list:
-        """Learnable input-range Parameters, initialised from the calibrated ranges."""
+    def make_range_parameters(self, name: str, inputs: bool, outputs: bool) -> list:
+        """Learnable range Parameters (static input ranges if ``inputs``, ADC full scales if
+        ``outputs``), initialised from the calibrated ranges."""
         raise NotImplementedError
 
     def _label(self, param: torch.Tensor, attr: str) -> None:

@@ -63,7 +63,7 @@ class _GroupedTraining(torch.autograd.Function):
     optical kernel; backward, straight-through gradients that stop where a converter clips."""
 
     @staticmethod
-    def forward(ctx, x, param, ranges, layer, ends, what):
+    def forward(ctx, x, param, ranges, full_scales, layer, ends, what):
         cfg = layer.config
         host = layer._host(param)
         noise = hwa.options_of(layer).noise
@@ -76,8 +76,9 @@ class _GroupedTraining(torch.autograd.Function):
             if end > start:
                 w = layer._matrix(host, e)
                 table = hwa.noise_table(layer, what, e, w, secs)
-                rng, fs = hwa.converter_ranges(layer, param, w, e,
-                                               None if ranges is None else ranges[e])
+                rng, fs = hwa.converter_ranges(
+                    layer, param, w, e, None if ranges is None else ranges[e],
+                    None if full_scales is None else full_scales[e])
                 cells, scales = training.training_weight(w, cfg, table,
                                                          hwa.draw_seed(layer, what, e))
                 out[start:end], _ = training.product(
@@ -88,6 +89,7 @@ class _GroupedTraining(torch.autograd.Function):
         ctx.save_for_backward(x, param)
         ctx.layer, ctx.used, ctx.learned = layer, used, ranges is not None
         ctx.range_shape = None if ranges is None else ranges.shape
+        ctx.fs_shape = None if full_scales is None else full_scales.shape
         return out.to(x.dtype)
 
     @staticmethod
@@ -99,11 +101,15 @@ class _GroupedTraining(torch.autograd.Function):
         gx = torch.zeros_like(x) if need[0] else None
         gp = torch.zeros(host.shape, dtype=torch.float32) if need[1] else None
         gr = torch.zeros(ctx.range_shape) if (ctx.learned and need[2]) else None
+        gfs = torch.zeros(ctx.fs_shape) if (ctx.fs_shape is not None and need[3]) else None
         for e, s, t, rng, fs in ctx.used:
             w = layer._matrix(host, e)
-            gxe, gwe, gre = training.grads(gy[s:t], x[s:t].detach(), w, layer.config,
-                                           input_range=rng, full_scale=fs, need_x=need[0],
-                                           need_w=need[1], need_range=gr is not None)
+            gxe, gwe, gre, gfe = training.grads(
+                gy[s:t], x[s:t].detach(), w, layer.config, input_range=rng, full_scale=fs,
+                need_x=need[0], need_w=need[1], need_range=gr is not None,
+                need_full_scale=gfs is not None)
+            if gfs is not None and gfe is not None:
+                gfs[e] += gfe
             if gx is not None:
                 gx[s:t] = gxe.to(x.dtype)
             if gp is not None:
@@ -112,7 +118,7 @@ class _GroupedTraining(torch.autograd.Function):
                 gr[e] += gre
         if gp is not None:
             gp = gp.to(device=param.device, dtype=param.dtype)
-        return gx, gp, gr, None, None, None
+        return gx, gp, gr, gfs, None, None, None
 
 
 class PhotonicExperts(PhotonicModule):
@@ -204,26 +210,34 @@ class PhotonicExperts(PhotonicModule):
     def program_cells(self) -> None:
         self.program_all()
 
-    def make_range_parameters(self, name: str) -> list:
+    _RANGES = (("input_range", "input", "input_range"), ("adc_full_scale", "adc", "full_scale"))
+
+    def make_range_parameters(self, name: str, inputs: bool, outputs: bool) -> list:
         out = []
         for attr in ("gate_up_proj", "down_proj"):
             p = getattr(self, attr)
             host = self._host(p)
-            rp = nn.Parameter(torch.stack([
-                hwa.calibrated_ranges(self, p, self._matrix(host, e), e, name)
-                for e in range(self.num_experts)]))
-            setattr(self, attr.replace("_proj", "") + "_input_range", rp)
-            out.append(rp)
+            for suffix, what, _ in self._RANGES:
+                if not (inputs if what == "input" else outputs):
+                    continue
+                rp = nn.Parameter(torch.stack([
+                    hwa.calibrated_ranges(self, p, self._matrix(host, e), e, name, what)
+                    for e in range(self.num_experts)]))
+                setattr(self, attr.replace("_proj", "_") + suffix, rp)
+                out.append(rp)
         return out
 
     def push_ranges(self) -> None:
-        """Hands the learned input ranges (if any) to the programmed experts' converters."""
-        for attr in ("gate_up_proj", "down_proj"):
-            rng = getattr(self, attr.replace("_proj", "") + "_input_range", None)
-            if isinstance(rng, nn.Parameter):
-                for e in range(self.num_experts):
-                    st = self.states(e)[0 if attr == "gate_up_proj" else 1]
-                    st.input_range = rng[e].detach().to("cpu").float().clone()
+        """Hands the learned ranges (if any) to the programmed experts' converters."""
+        for i, attr in enumerate(("gate_up_proj", "down_proj")):
+            for suffix, _, field in self._RANGES:
+                value = getattr(self, attr.replace("_proj", "_") + suffix, None)
+                if isinstance(value, nn.Parameter):
+                    for e in range(self.num_experts):
+                        v = value[e].detach().to("cpu").float()
+                        setattr(self.states(e)[i], field,
+                                v.clamp(min=1e-6).contiguous() if field == "full_scale"
+                                else v.clone())
 
     @property
     def cells_written(self) -> int:
@@ -232,8 +246,10 @@ class PhotonicExperts(PhotonicModule):
     def _project(self, x: torch.Tensor, ends, param: torch.Tensor, bias: Optional[torch.Tensor],
                  expert_ids: torch.Tensor, what: str, check: bool) -> torch.Tensor:
         if hwa.training_forward(self):
-            ranges = getattr(self, what[1:].replace("_proj", "") + "_input_range", None)
-            y = _GroupedTraining.apply(x, param, ranges, self, ends, what)
+            prefix = what[1:].replace("_proj", "_")
+            y = _GroupedTraining.apply(x, param, getattr(self, prefix + "input_range", None),
+                                       getattr(self, prefix + "adc_full_scale", None), self,
+                                       ends, what)
         elif torch.is_grad_enabled() and (x.requires_grad or param.requires_grad):
             y = _GroupedStraightThrough.apply(x, param, self, ends, what, check)
         else:

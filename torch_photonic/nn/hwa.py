@@ -12,9 +12,11 @@ the optimiser. The chip is written (and charged) when the model is deployed: ``m
 * :func:`prepare_training` chooses the recipe per layer: ``noise`` (fresh cells, detector noise)
   on or off (the cells' noise at the training age is measured here, for every matrix, from the
   weights training starts from; call it before loading a checkpoint's weights), the ``seconds`` the cells are drawn at (default: the weight's age, ``tp.set_time``),
-  and ``learn_ranges``: static input ranges become Parameters (``input_range`` on a linear layer,
-  ``gate_up_input_range`` / ``down_input_range`` [experts, tiles] on fused experts), initialised
-  from the calibrated ranges (``tp.calibrate`` first). Only a mapping with static input ranges has
+  and ``learn_ranges``: static input ranges become Parameters (``input_range`` [tiles] on a
+  linear layer, ``gate_up_input_range`` / ``down_input_range`` [experts, tiles] on fused
+  experts), and so do ADC full scales calibrated per column where the ADC can clip
+  (``adc_full_scale`` [out, tiles], ``gate_up_adc_full_scale`` / ``down_adc_full_scale``),
+  initialised from the calibrated ranges (``tp.calibrate`` first). A mapping with neither has no
   ranges to learn.
 * :func:`begin_step` makes the noise of a step a function of the step number (a resumed run
   draws what an uninterrupted one drew).
@@ -38,6 +40,9 @@ __all__ = ["TrainingOptions", "prepare_training", "begin_step", "deploy", "range
            "options_of", "training_forward"]
 
 _STREAM = 0x48574154  # the training draws' own seed stream
+#: the attributes learned ranges live in (a linear layer; fused experts per projection)
+RANGE_ATTRS = ("input_range", "adc_full_scale", "gate_up_input_range", "gate_up_adc_full_scale",
+               "down_input_range", "down_adc_full_scale")
 
 
 @dataclass
@@ -96,32 +101,45 @@ def prepare_training(model: nn.Module, *, noise: bool = True, learn_ranges: bool
             for what, expert, param, matrix in layer.training_matrices():
                 noise_table(layer, what, expert, matrix, training_seconds(layer, param))
         if learn_ranges:
-            m = layer.config.mapping
-            if m.input_range != "static":
+            inputs, outputs = learnable_ranges(layer.config)
+            if not (inputs or outputs):
+                m = layer.config.mapping
                 raise ValueError(
                     f"learn_ranges: preset '{layer.config.name}' has mapping.input_range = "
-                    f"'{m.input_range}' (layer '{name}'): only static input ranges can be "
-                    f"learned; use a preset with mapping.input_range = 'static' (e.g. "
-                    f"--set mapping__input_range=static)")
-            params.extend(layer.make_range_parameters(name))
+                    f"'{m.input_range}' and mapping.adc_range = '{m.adc_range}' (layer "
+                    f"'{name}'): no range to learn; static input ranges "
+                    f"(mapping.input_range = 'static', e.g. --set mapping__input_range=static) "
+                    f"or calibrated ADC ranges without bound management can be learned")
+            params.extend(layer.make_range_parameters(name, inputs, outputs))
     return params
 
 
+def learnable_ranges(cfg) -> Tuple[bool, bool]:
+    """(static input ranges, ADC full scales): which ranges of ``cfg``'s mapping can be learned.
+    ADC full scales can when they are calibrated per column and the ADC can clip (no bound
+    management)."""
+    m = cfg.mapping
+    return (m.input_range == "static",
+            m.adc_range == "calibrated" and training.adc_can_clip(cfg))
+
+
 def calibrated_ranges(layer: PhotonicModule, param: torch.Tensor, matrix: torch.Tensor,
-                      expert: Optional[int], name: str) -> torch.Tensor:
-    """The calibrated input ranges of one programmed matrix, the start of learned ranges."""
+                      expert: Optional[int], name: str, what: str = "input") -> torch.Tensor:
+    """The calibrated ranges of one programmed matrix (``what``: ``"input"`` [T] or ``"adc"``
+    [N, T]), the start of learned ranges."""
     state = store.entry(param, matrix, layer.config, expert).state
-    if state.input_range is None:
-        raise ValueError(f"learn_ranges: layer '{name}' has no calibrated input ranges to start "
+    value = state.input_range if what == "input" else state.full_scale
+    if value is None:
+        raise ValueError(f"learn_ranges: layer '{name}' has no calibrated {what} ranges to start "
                          f"from; run tp.calibrate(model, batches) before prepare_training")
-    return state.input_range.detach().clone().float()
+    return value.detach().clone().float()
 
 
 def range_parameters(model: nn.Module) -> List[nn.Parameter]:
     """The learned input ranges of ``model``'s photonic layers."""
     out = []
     for _, layer in _photonic_layers(model):
-        for attr in ("input_range", "gate_up_input_range", "down_input_range"):
+        for attr in RANGE_ATTRS:
             p = getattr(layer, attr, None)
             if isinstance(p, nn.Parameter):
                 out.append(p)
@@ -175,7 +193,8 @@ def training_seconds(layer: PhotonicModule, param: torch.Tensor) -> float:
 
 
 def converter_ranges(layer: PhotonicModule, param: torch.Tensor, matrix: torch.Tensor,
-                     expert: Optional[int], learned: Optional[torch.Tensor]
+                     expert: Optional[int], learned: Optional[torch.Tensor],
+                     learned_fs: Optional[torch.Tensor] = None
                      ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """(static input ranges, ADC full scales) a training product uses: the learned ranges, else
     those calibrated for the programmed matrix (nothing is programmed to find them)."""
@@ -190,4 +209,6 @@ def converter_ranges(layer: PhotonicModule, param: torch.Tensor, matrix: torch.T
         rng = None
     elif learned is not None:
         rng = learned
+    if learned_fs is not None:
+        fs = learned_fs.detach().float().clamp(min=1e-6).contiguous()
     return rng, fs

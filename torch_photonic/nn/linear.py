@@ -46,12 +46,12 @@ class _TrainingProduct(torch.autograd.Function):
     that stop where a converter clips, and the learned input ranges' gradients."""
 
     @staticmethod
-    def forward(ctx, x2, weight, bias, input_range, layer):
+    def forward(ctx, x2, weight, bias, input_range, full_scale, layer):
         cfg = layer.config
         w = layer._host_weight()
         noise = hwa.options_of(layer).noise
         table = hwa.noise_table(layer, ".weight", -1, w, hwa.training_seconds(layer, layer.weight))
-        rng, fs = hwa.converter_ranges(layer, layer.weight, w, None, input_range)
+        rng, fs = hwa.converter_ranges(layer, layer.weight, w, None, input_range, full_scale)
         cells, scales = training.training_weight(w, cfg, table,
                                                  hwa.draw_seed(layer, ".weight", -1))
         y, _ = training.product(x2, cells, scales, cfg, input_range=rng, full_scale=fs,
@@ -61,21 +61,23 @@ class _TrainingProduct(torch.autograd.Function):
         ctx.save_for_backward(x2, weight)
         ctx.cfg, ctx.rng, ctx.fs = cfg, rng, fs
         ctx.has_bias, ctx.learned = bias is not None, input_range is not None
+        ctx.learned_fs = full_scale is not None
         return y
 
     @staticmethod
     def backward(ctx, gy):
         x2, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        gx, gw, gr = training.grads(gy, x2, w.to("cpu"), ctx.cfg, input_range=ctx.rng,
-                                    full_scale=ctx.fs, need_x=need[0], need_w=need[1],
-                                    need_range=ctx.learned and need[3])
+        gx, gw, gr, gfs = training.grads(gy, x2, w.to("cpu"), ctx.cfg, input_range=ctx.rng,
+                                         full_scale=ctx.fs, need_x=need[0], need_w=need[1],
+                                         need_range=ctx.learned and need[3],
+                                         need_full_scale=ctx.learned_fs and need[4])
         gb = gy.sum(0) if (ctx.has_bias and need[2]) else None
         if gx is not None:
             gx = gx.to(x2.dtype)
         if gw is not None:
             gw = gw.to(device=w.device, dtype=w.dtype)
-        return gx, gw, gb, gr, None
+        return gx, gw, gb, gr, gfs, None
 
 
 class PhotonicLinear(PhotonicModule):
@@ -150,7 +152,8 @@ class PhotonicLinear(PhotonicModule):
             x2 = x2.to("cpu")
         bias = None if self.bias is None else self.bias.to("cpu")
         rng = getattr(self, "input_range", None)
-        y = _TrainingProduct.apply(x2, self.weight, bias, rng, self)
+        fs = getattr(self, "adc_full_scale", None)
+        y = _TrainingProduct.apply(x2, self.weight, bias, rng, fs, self)
         y = y.reshape(*x.shape[:-1], self.out_features)
         return y.to(device=dev, dtype=x.dtype)
 
@@ -160,16 +163,23 @@ class PhotonicLinear(PhotonicModule):
     def program_cells(self) -> None:
         _ = self.state
 
-    def make_range_parameters(self, name: str) -> list:
-        self.input_range = nn.Parameter(
-            hwa.calibrated_ranges(self, self.weight, self._host_weight(), None, name))
-        return [self.input_range]
+    def make_range_parameters(self, name: str, inputs: bool, outputs: bool) -> list:
+        out = []
+        for attr, what, on in (("input_range", "input", inputs), ("adc_full_scale", "adc", outputs)):
+            if on:
+                setattr(self, attr, nn.Parameter(hwa.calibrated_ranges(
+                    self, self.weight, self._host_weight(), None, name, what)))
+                out.append(getattr(self, attr))
+        return out
 
     def push_ranges(self) -> None:
         """Hands the learned input ranges (if any) to the programmed weight's converters."""
-        rng = getattr(self, "input_range", None)
-        if isinstance(rng, nn.Parameter):
-            self.state.input_range = rng.detach().to("cpu").float().clone()
+        for attr, field in (("input_range", "input_range"), ("adc_full_scale", "full_scale")):
+            value = getattr(self, attr, None)
+            if isinstance(value, nn.Parameter):
+                setattr(self.state, field, value.detach().to("cpu").float().clamp(min=1e-6)
+                        .contiguous() if field == "full_scale" else
+                        value.detach().to("cpu").float().clone())
 
     def _optical(self, x: torch.Tensor) -> torch.Tensor:
         rows = 1

@@ -115,10 +115,10 @@ def cell_noise_table(weight: torch.Tensor, cfg: HardwareConfig, seconds: float,
         dev = dev * torch.sign(wn)   # offsets along the weight's sign; zero weights stay zero
     bins = _steps(cfg) + 1
     i = idx.reshape(-1)
-    d = dev.reshape(-1).double()
+    d = dev.reshape(-1)
     n = torch.bincount(i, minlength=bins).double()
-    s1 = torch.zeros(bins, dtype=torch.float64).index_add_(0, i, d)
-    s2 = torch.zeros(bins, dtype=torch.float64).index_add_(0, i, d * d)
+    s1 = torch.bincount(i, weights=d, minlength=bins).double()
+    s2 = torch.bincount(i, weights=d * d, minlength=bins).double()
     mean = torch.where(n > 0, s1 / n.clamp(min=1), torch.zeros((), dtype=torch.float64))
     var = torch.where(n > 1, (s2 - n * mean * mean) / (n - 1).clamp(min=1),
                       torch.zeros((), dtype=torch.float64))
@@ -182,10 +182,12 @@ def _activations(x: torch.Tensor, cfg: HardwareConfig) -> torch.Tensor:
 
 def grads(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, cfg: HardwareConfig, *,
           input_range: Optional[torch.Tensor], full_scale: Optional[torch.Tensor],
-          need_x: bool, need_w: bool, need_range: bool
-          ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
+          need_x: bool, need_w: bool, need_range: bool, need_full_scale: bool = False
+          ) -> Tuple[Optional[torch.Tensor], ...]:
     """Straight-through gradients of the optical product with the converters' clipping
-    (module docstring): (dL/dx [M, K], dL/dW [N, K], dL/dranges [T])."""
+    (module docstring): (dL/dx [M, K], dL/dW [N, K], dL/dranges [T], dL/dfull_scale [N, T]).
+    The full scale's gradient exists where the ADC can clip: ``sum over clipped partial sums of
+    gy s a sign(partial)`` (the gradient of ``s a clip(partial, fs)``)."""
     gy = gy.float()
     xf = x.float()
     wf = w.detach().float()
@@ -199,9 +201,12 @@ def grads(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, cfg: HardwareConfi
         g_full = _expand(gains, k, tr)
         inside = xf.abs() <= g_full
         xc = torch.maximum(torch.minimum(xf, g_full), -g_full)
+    g_fs = None
     if adc_can_clip(cfg):
         gx = torch.zeros_like(xf) if (need_x or need_range) else None
         gw = torch.zeros_like(wf) if need_w else None
+        if need_full_scale:
+            g_fs = torch.zeros(wf.shape[0], t_count)
         scales = _tile_scales(_formatted(wf, cfg), tr)
         gains = input_gains(_activations(xf, cfg), cfg,
                             None if input_range is None else input_range.detach().float())
@@ -213,7 +218,10 @@ def grads(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, cfg: HardwareConfi
             a_t = gains[:, t:t + 1].clamp(min=1e-38)
             s_t = scales[:, t].clamp(min=1e-38)
             partial = (xc[:, k0:k1] / a_t) @ wf[:, k0:k1].t() / s_t   # normalised partial sums
-            g_t = gy * (partial.abs() <= fs[:, t])
+            kept = partial.abs() <= fs[:, t]
+            g_t = gy * kept
+            if g_fs is not None:
+                g_fs[:, t] = ((gy * ~kept * torch.sign(partial)) * a_t).sum(0) * s_t
             if gx is not None:
                 gx[:, k0:k1] = g_t @ wf[:, k0:k1]
             if gw is not None:
@@ -230,4 +238,6 @@ def grads(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, cfg: HardwareConfi
         g_range = outside.reshape(-1, t_count, tr).sum(dim=(0, 2)).to(input_range.dtype)
     if gx is not None and inside is not None:
         gx = gx * inside
-    return (gx if need_x else None), gw, g_range
+    if g_fs is not None and full_scale is not None:
+        g_fs = g_fs.to(full_scale.dtype)
+    return (gx if need_x else None), gw, g_range, g_fs
