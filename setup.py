@@ -18,7 +18,8 @@ if os.environ.get("TORCH_PHOTONIC_DEBUG") == "1":
 
 setup(
     packages=find_packages(include=["torch_photonic", "torch_photonic.*"]),
-    package_data={"torch_photonic": ["energy/data/*.json", "hardware/presets/*.toml"]},
+    package_data={"torch_photonic": ["energy/data/*.json", "hardware/presets/*.toml",
+                                     "models/data/deepseek_tiny/*"]},
     ext_modules=[
         CppExtension(
             name="torch_photonic._C",

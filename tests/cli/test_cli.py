@@ -14,6 +14,7 @@ def test_help():
         assert cmd in out
     rc, out, err = cli("run", "--help")
     assert rc == 0 and "--tokens" in out and "--preset" in out and "--json" in out
+    assert "--finetune-steps" in out and "finetuned" in out
 
 
 def test_no_command_prints_help(capsys):
@@ -32,6 +33,8 @@ def test_bad_tokens_subprocess():
     (("plan", "deepseek-v9"), "deepseek-v9"),
     (("run", "--preset", "no-such-preset.json", "--path", "convert"), "no-such-preset.json"),
     (("run", "--model", "nope", "--path", "cpu"), "nope"),
+    (("run", "--finetune-steps", "-1"), "--finetune-steps"),
+    (("run", "--model", "deepseek-tiny-random", "--path", "finetuned"), "finetuned"),
     (("report", "does-not-exist.json"), "does-not-exist.json"),
     (("bogus",), "bogus"),
 ])
@@ -61,10 +64,13 @@ def test_preset_file_missing_field(capsys, tmp_path):
 
 
 def test_run_cpu_json(capsys):
-    rc, out, err = cli_inproc(capsys, "run", "--path", "cpu", "--tokens", "3", "--json")
+    rc, out, err = cli_inproc(capsys, "run", "--path", "cpu", "--tokens", "3", "--json",
+                              "--heldout-tokens", "32", "--news-sentences", "1")
     assert rc == 0, err
     d = json.loads(out)
-    assert d["model"] == "deepseek-tiny" and len(d["results"]["cpu"]["tokens"]) == 3
+    assert d["model"] == "deepseek-tiny" and d["trained"]  # the trained model is the default
+    assert len(d["results"]["cpu"]["tokens"]) == 3 and d["heldout"]["hamlet_tokens"] == 32
+    assert d["results"]["cpu"]["heldout"]["hamlet_perplexity"] > 1
 
 
 def test_presets_json(capsys):
@@ -87,7 +93,8 @@ def test_run_report_json_then_report_validate(capsys, tmp_path):
                         "schema with jsonschema, not installed (pip install jsonschema)")
     f = tmp_path / "meter.json"
     rc, out, err = cli_inproc(capsys, "run", "--preset", "ideal", "--path", "convert",
-                              "--tokens", "1", "--report-json", str(f), "--strict")
+                              "--tokens", "1", "--report-json", str(f), "--strict",
+                              "--heldout-tokens", "32", "--news-sentences", "1")
     assert rc == 0, err
     assert "[ convert] top-1 agreement 1.000" in out
     rc, out, err = cli_inproc(capsys, "report", str(f), "--validate")

@@ -157,7 +157,7 @@ def test_grouped_mm_routes_each_expert_through_its_own_programmed_weights():
 def test_fused_experts_on_the_device_are_programmed_once():
     from torch_photonic.models import deepseek as M
 
-    cfg = M.get_model_config("deepseek-tiny")
+    cfg = M.get_model_config("deepseek-tiny-random")
     model = M.build_deepseek(cfg, seed=0).to("photonic")
     tp.label_parameters(model)  # unique names per weight in the events
     ids = torch.randint(2, cfg.vocab_size, (1, 8)).to("photonic")

@@ -74,7 +74,12 @@ def test_expert_counts(tiny, prompt):
 
 
 def test_registry_and_unknown_name():
-    assert {"deepseek-tiny", "deepseek-small", "deepseek-v3"} <= set(M.MODELS)
+    assert {"deepseek-tiny", "deepseek-tiny-random", "deepseek-small",
+            "deepseek-v3"} <= set(M.MODELS)
+    assert M.MODELS["deepseek-tiny"].trained and not M.MODELS["deepseek-tiny-random"].trained
+    # the random tiny model keeps the verified configuration of tiny_deepseek_config()
+    random_tiny = M.get_model_config("deepseek-tiny-random")
+    assert random_tiny.to_dict() == M.tiny_deepseek_config().to_dict()
     with pytest.raises(KeyError) as ei:
         M.get_model_config("deepseek-v9")
     msg = str(ei.value)

@@ -84,7 +84,7 @@ def test_calibrated_ranges_agree_bit_for_bit_on_both_paths():
 def test_deepseek_convert_and_device_agree_bit_for_bit():
     from torch_photonic.models import deepseek as M
 
-    cfg_m = M.get_model_config("deepseek-tiny")
+    cfg_m = M.get_model_config("deepseek-tiny-random")
     model = M.build_deepseek(cfg_m, seed=0)
     ids = torch.randint(2, cfg_m.vocab_size, (1, 12), generator=torch.Generator().manual_seed(1))
     cfg = noisy_config()

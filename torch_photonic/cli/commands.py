@@ -24,9 +24,14 @@ from ..hardware.names import DEFAULT_PRESET
 from ..hardware.presets import preset, presets
 from ..hardware.resolve import resolve
 from ..models import deepseek
+from ..nn.hwa import learnable_ranges
+from ..train import setups
+from ..train.checkpoint import checkpoint_path
+from ..train.finetune import finetune
+from ..train.report import format_metrics
 
 __all__ = ["UsageError", "preset_row", "cmd_presets", "cmd_plan", "cmd_run", "cmd_accuracy",
-           "cmd_diagnose", "cmd_age", "cmd_report"]
+           "cmd_diagnose", "cmd_age", "cmd_finetune", "cmd_report"]
 
 
 class UsageError(Exception):
@@ -156,13 +161,19 @@ def cmd_run(args) -> int:
         runnable = [n for n, s in deepseek.MODELS.items() if not s.meta_only]
         raise UsageError(f"unknown or non-runnable model {args.model!r}; runnable models: "
                          f"{', '.join(runnable)}")
-    paths = ["cpu"] + [p for p in (args.path or ["convert", "photonic"]) if p != "cpu"]
-    cfg = _resolve_preset(args.preset, args.set or ()) if len(paths) > 1 else args.preset
+    trained = bool(deepseek.MODELS[args.model].trained)
+    paths = None if args.path is None else ["cpu"] + [p for p in args.path if p != "cpu"]
+    if paths and "finetuned" in paths and not trained:
+        raise UsageError(f"--path finetuned needs a model with trained weights (deepseek-tiny), "
+                         f"not {args.model!r}")
+    cfg = _resolve_preset(args.preset, args.set or ()) if paths is None or len(paths) > 1 \
+        else args.preset
     out = acceptance.run_deepseek(
         model=args.model, preset=cfg, tokens=args.tokens, paths=paths,
         prompt_len=args.prompt_len, seed=args.seed, experts_implementation=args.experts,
         gpu=args.gpu, plot=args.plot, report_json=args.report_json, progress=_progress(args),
-        strict=args.strict)
+        strict=args.strict, heldout_tokens=args.heldout_tokens,
+        news_sentences=args.news_sentences, finetune_steps=args.finetune_steps)
     if args.json:
         _emit_json(out)
     else:
@@ -268,6 +279,71 @@ def cmd_age(args) -> int:
         print(f"{label:<{w}} " + " ".join(f"{_fmt(vals.get(t), '.6g'):>10}" for t in times))
     if args.plot:
         print(f"plot written to {args.plot}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# finetune
+# ---------------------------------------------------------------------------------------------
+
+def _check_finetune_args(args, cfg) -> None:
+    """Bad combinations of options fail before any model loads."""
+    if args.model == "minilm" and args.tokens is not None:
+        raise UsageError("--tokens sizes the Hamlet perplexity of the LMs; MiniLM takes --sentences")
+    if args.model != "minilm" and args.sentences is not None:
+        raise UsageError(f"--sentences sizes the MiniLM cosine; {args.model} takes --tokens")
+    if args.model == "minilm" and (args.no_distill or args.lm_weight):
+        raise UsageError("MiniLM is an embedding model with no language-model loss: --no-distill "
+                         "and --lm-weight apply to smollm2 and deepseek-tiny")
+    if args.learn_ranges == "yes" and not any(learnable_ranges(cfg)):
+        raise UsageError(f"--learn-ranges yes: preset '{cfg.name}' has mapping.input_range = "
+                         f"'{cfg.mapping.input_range}' and mapping.adc_range = "
+                         f"'{cfg.mapping.adc_range}': no range to learn (static input ranges: "
+                         f"--set mapping__input_range=static)")
+    if args.checkpoint_every and not args.checkpoint_dir:
+        raise UsageError("--checkpoint-every needs --checkpoint-dir")
+    if args.resume and not args.checkpoint_dir:
+        raise UsageError("--resume needs --checkpoint-dir, the folder of the run to continue")
+    if args.checkpoint_dir:
+        exists = os.path.exists(checkpoint_path(args.checkpoint_dir))
+        if args.resume and not exists:
+            raise UsageError(f"--resume: {args.checkpoint_dir!r} holds no checkpoint to continue")
+        if not args.resume and exists:
+            raise UsageError(f"{args.checkpoint_dir!r} already holds a checkpoint; pass --resume to "
+                             f"continue that run, or choose another --checkpoint-dir")
+
+
+def cmd_finetune(args) -> int:
+    cfg = _resolve_preset(args.preset, args.set or ())
+    _check_finetune_args(args, cfg)
+    setup = setups.prepare(args.model, rows=args.steps * args.batch_size, seq_len=args.seq_len,
+                           tokens=args.tokens or 256, sentences_n=args.sentences or 100,
+                           cache_dir=args.cache_dir)
+    res = finetune(setup.model, cfg, setup.train_data, steps=args.steps, distill=not args.no_distill,
+                   temperature=args.temperature, lm_weight=args.lm_weight, noise=not args.no_noise,
+                   learn_ranges={"auto": "auto", "yes": True, "no": False}[args.learn_ranges],
+                   seconds=args.seconds, calibration_batches=args.calibration_batches,
+                   lr=args.lr, range_lr=args.range_lr, warmup_steps=args.warmup_steps,
+                   schedule=args.schedule, batch_size=args.batch_size,
+                   checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+                   resume=args.resume, heldout=setup.heldout, output_dir=args.out,
+                   progress=_progress(args), seed=args.seed)
+    out = dict(res.as_dict(), model=args.model, heldout_metric=setup.description,
+               rows=int(setup.train_data.shape[0]),
+               files=[os.path.join(args.out, f) for f in ("finetune.json", "finetune.png")])
+    if args.json:
+        _emit_json(out)
+        return 0
+    print(setup.description)
+    resumed = f" (resumed from step {res.resumed_from})" if res.resumed_from is not None else ""
+    print(f"fine-tuned {res.steps} steps on preset {res.preset} in {res.seconds:.1f} s{resumed}; "
+          f"{out['rows']} training rows of {args.seq_len} tokens")
+    if res.curve:
+        print(f"  training loss: first {res.curve[0]['loss']:.4g}, last {res.curve[-1]['loss']:.4g}")
+    for label, m in (("full precision", res.teacher), ("before", res.before),
+                     ("after", res.after)):
+        print(f"  {label:<15} {format_metrics(m)}")
+    print(f"written: {', '.join(out['files'])}")
     return 0
 
 

@@ -4,7 +4,8 @@ Commands (``--json`` on every one prints machine-readable output on stdout inste
 
     torch-photonic presets                      table of hardware presets (TOPS, TOPS/W, cells, sources)
     torch-photonic plan deepseek-v3             chips, cells and area a built-in model needs
-    torch-photonic run --preset ideal           the DeepSeek acceptance run (cpu / convert / photonic)
+    torch-photonic run --preset ideal           the DeepSeek acceptance run (cpu / convert / photonic /
+                                                finetuned) of the trained tiny DeepSeek-V3
     torch-photonic accuracy --quick             accuracy on real weights (MiniLM, SmolLM2)
     torch-photonic report meter.json            re-render a saved meter report
 

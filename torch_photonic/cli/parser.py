@@ -12,8 +12,9 @@ import sys
 from typing import Any, Tuple
 
 from ..hardware.names import DEFAULT_PRESET
-from .commands import (cmd_accuracy, cmd_age, cmd_diagnose, cmd_plan, cmd_presets, cmd_report,
-                       cmd_run)
+from ..train.setups import MODELS as FINETUNE_MODELS
+from .commands import (cmd_accuracy, cmd_age, cmd_diagnose, cmd_finetune, cmd_plan, cmd_presets,
+                       cmd_report, cmd_run)
 
 __all__ = ["PROG", "build_parser"]
 
@@ -47,6 +48,26 @@ def _seconds(s: str) -> float:
     if not math.isfinite(v) or v < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {s!r}")
     return v
+
+
+def _number_above(lo: float, inclusive: bool):
+    """An argparse type: a finite number > ``lo`` (>= ``lo`` when ``inclusive``)."""
+    op = ">=" if inclusive else ">"
+
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number {op} {lo:g}, got {s!r}") from None
+        if not math.isfinite(v) or v < lo or (v == lo and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be a finite number {op} {lo:g}, got {s!r}")
+        return v
+    parse.__name__ = f"number {op} {lo:g}"
+    return parse
+
+
+_positive_float = _number_above(0.0, False)
+_nonneg_float = _number_above(0.0, True)
 
 
 def _times(s: str) -> Tuple[float, ...]:
@@ -111,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "  torch-photonic diagnose --model smollm2 --tokens 64\n"
                        "  torch-photonic age --model minilm --preset glass-pcm-200mm --plot age.png\n"
                        "  torch-photonic run --report-json meter.json && torch-photonic report meter.json\n"
+                       "  torch-photonic finetune --model smollm2 --preset glass-pcm-200mm --steps 200 "
+                       "--out ft\n"
                        "Use 'torch-photonic COMMAND --help' for the options of a command.",
                 formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -125,26 +148,44 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Capacity plan of a built-in model (built on the meta device, "
                                     "no memory used): optical weights, PCM cells, tiles, chips "
                                     "needed, programming cost, rewrites when it does not fit.")
-    sp.add_argument("model", help="built-in model: deepseek-tiny, deepseek-small, deepseek-v3")
+    sp.add_argument("model", help="built-in model: deepseek-tiny, deepseek-tiny-random, "
+                                  "deepseek-small, deepseek-v3")
     _add_preset_options(sp)
     sp.add_argument("--chips", type=_positive_int, help="override the number of chips")
     sp.set_defaults(func=cmd_plan)
 
     sp = sub.add_parser("run", parents=[common], help="DeepSeek-style greedy generation on the emulated chip",
-                        description="Greedy generation with a DeepSeek-V3-structured model (random "
-                                    "weights, fixed seed): full precision on CPU, convert(model, "
-                                    "preset) on CPU, and model.to('photonic'). Prints top-1 agreement "
-                                    "and logits cosine vs full precision, J/token by component, "
-                                    "TOPS/W, chips needed, GPU comparison, tokens per expert.")
-    sp.add_argument("--model", default="deepseek-tiny", help="deepseek-tiny (default) or deepseek-small")
+                        description="Greedy generation with a DeepSeek-V3-structured model (by "
+                                    "default deepseek-tiny, trained weights): full precision on "
+                                    "CPU, convert(model, preset) on CPU, model.to('photonic'), and "
+                                    "a copy fine-tuned for the preset. Prints top-1 agreement and "
+                                    "logits cosine vs full precision, J/token by component, TOPS/W, "
+                                    "chips needed, GPU comparison, tokens per expert; for the "
+                                    "trained model also held-out perplexity (Hamlet, news), "
+                                    "teacher-forced top-1 agreement, routing flips per MoE layer "
+                                    "and the generated text of every path.")
+    sp.add_argument("--model", default="deepseek-tiny",
+                    help="deepseek-tiny (default, trained weights), deepseek-tiny-random or "
+                         "deepseek-small (random weights)")
     _add_preset_options(sp)
     sp.add_argument("--tokens", type=_positive_int, default=32, help="tokens to generate (default 32)")
-    sp.add_argument("--prompt-len", type=_positive_int, default=12, help="random prompt length (default 12)")
-    sp.add_argument("--path", nargs="+", choices=["cpu", "convert", "photonic"],
-                    help="emulated paths to run besides the cpu reference (default: convert photonic)")
+    sp.add_argument("--prompt-len", type=_positive_int,
+                    help="prompt: lines of Hamlet's opening for the trained model, random tokens "
+                         "otherwise (default 12)")
+    sp.add_argument("--path", nargs="+", choices=["cpu", "convert", "photonic", "finetuned"],
+                    help="emulated paths to run besides the cpu reference (default: convert "
+                         "photonic, and finetuned for the trained model)")
+    sp.add_argument("--heldout-tokens", type=_int_at_least(2), default=512,
+                    help="trained model: held-out Hamlet tokens scored (default 512)")
+    sp.add_argument("--news-sentences", type=_positive_int, default=8,
+                    help="trained model: held-out news sentences scored (default 8)")
+    sp.add_argument("--finetune-steps", type=_nonneg_int, default=24,
+                    help="trained model: fine-tuning steps of the finetuned path (default 24; "
+                         "0 leaves the path out)")
     sp.add_argument("--experts", choices=["grouped_mm", "eager"], default="grouped_mm",
                     help="routed experts implementation (default grouped_mm)")
-    sp.add_argument("--seed", type=_nonneg_int, default=0, help="weights and prompt seed (default 0)")
+    sp.add_argument("--seed", type=_nonneg_int, default=0,
+                    help="random weights and prompt, fine-tuning batches (default 0)")
     sp.add_argument("--gpu", default="h100", help="GPU baseline for the comparison (default h100)")
     sp.add_argument("--plot", metavar="PNG", help="write the energy plot of the last emulated path")
     sp.add_argument("--report-json", metavar="FILE", help="save the meter report (see 'report')")
@@ -198,6 +239,63 @@ def build_parser() -> argparse.ArgumentParser:
                                             "30 d, 1 y: 1,3600,86400,2592000,31536000)")
     sp.add_argument("--plot", metavar="PNG", help="write the plot (log time axis)")
     sp.set_defaults(func=cmd_age)
+
+    sp = sub.add_parser("finetune", parents=[common],
+                        help="hardware-aware fine-tuning of SmolLM2, MiniLM or the tiny DeepSeek-V3",
+                        description="Distils a model into its conversion to a preset: training "
+                                    "forwards draw fresh cell and detector noise at the deployment "
+                                    "age, the loss is the KL to the full-precision model's "
+                                    "softened outputs (hidden states for MiniLM), only the "
+                                    "photonic layers train. Trains on the Shakespeare comedies "
+                                    "and histories; reports held-out quality (Hamlet perplexity, "
+                                    "MiniLM news-sentence cosine) before and after, and writes "
+                                    "finetune.json and finetune.png to --out. Checkpoints in "
+                                    "--checkpoint-dir; --resume continues an interrupted run.")
+    sp.add_argument("--model", required=True, choices=list(FINETUNE_MODELS),
+                    help="SmolLM2-135M, all-MiniLM-L6-v2 or the trained tiny DeepSeek-V3")
+    _add_preset_options(sp)
+    sp.add_argument("--steps", type=_positive_int, default=100, help="optimiser steps (default 100)")
+    sp.add_argument("--seq-len", type=_int_at_least(4), default=128,
+                    help="tokens per training sequence (default 128)")
+    sp.add_argument("--batch-size", type=_positive_int, default=8,
+                    help="sequences per step (default 8)")
+    sp.add_argument("--lr", type=_positive_float, default=2e-5,
+                    help="learning rate of the weights (default 2e-5)")
+    sp.add_argument("--range-lr", type=_positive_float, default=1e-2,
+                    help="learning rate of learned input ranges (default 1e-2)")
+    sp.add_argument("--warmup-steps", type=_nonneg_int, default=0,
+                    help="linear warmup steps (default 0)")
+    sp.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                    help="learning-rate schedule after warmup (default constant)")
+    sp.add_argument("--temperature", type=_positive_float, default=2.0,
+                    help="distillation temperature (default 2)")
+    sp.add_argument("--lm-weight", type=_nonneg_float, default=0.0,
+                    help="weight of the language-model loss beside the distillation (default 0)")
+    sp.add_argument("--no-distill", action="store_true",
+                    help="train on the language-model loss alone (LMs only)")
+    sp.add_argument("--no-noise", action="store_true", help="no noise in training forwards")
+    sp.add_argument("--learn-ranges", choices=["auto", "yes", "no"], default="auto",
+                    help="learn static input ranges (auto: when the preset has them)")
+    sp.add_argument("--seconds", type=_seconds, default=86400.0,
+                    help="deployment age the training noise is drawn at (default 86400, 1 day)")
+    sp.add_argument("--calibration-batches", type=_nonneg_int, default=4,
+                    help="training batches the converter ranges are calibrated on (default 4)")
+    sp.add_argument("--checkpoint-dir", metavar="DIR", help="where checkpoints are written")
+    sp.add_argument("--checkpoint-every", type=_positive_int,
+                    help="steps between checkpoints (default: only at the end)")
+    sp.add_argument("--resume", action="store_true",
+                    help="continue the run whose checkpoint is in --checkpoint-dir")
+    sp.add_argument("--out", required=True, metavar="DIR",
+                    help="where finetune.json and finetune.png are written")
+    size = sp.add_mutually_exclusive_group()
+    size.add_argument("--sentences", type=_positive_int,
+                      help="MiniLM: held-out news sentences (default 100)")
+    size.add_argument("--tokens", type=_int_at_least(2),
+                      help="SmolLM2, deepseek-tiny: held-out Hamlet tokens (default 256)")
+    sp.add_argument("--cache-dir", help="where the converted SmolLM2 is cached")
+    sp.add_argument("--seed", type=_nonneg_int, default=0, help="batch order and noise seed (default 0)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sp.set_defaults(func=cmd_finetune)
 
     sp = sub.add_parser("report", parents=[common], help="re-render a saved meter report (JSON)",
                         description="Render a meter report written by Meter.to_json (or 'run "

