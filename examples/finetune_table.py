@@ -43,8 +43,8 @@ Parts (``--part``; ``all`` runs the first three in this order):
 Each part writes its entry of the results file when it is done; entries written by other
 parts (or processes) are kept. Wall clock on the 2 shared cores (``torch.set_num_threads(2)``),
 measured: ``smollm2`` 38 min (27 min of training, 160 steps; the held-out evaluations and
-set-up the rest) plus about 40 min for the continuation; ``minilm`` about 20 min; ``ablation``
-about 35 min (5 runs of 150 steps); ``lr-check`` 19 min; ``--quick`` about 8 min::
+set-up the rest) plus about 40 min for the continuation; ``minilm`` 17 min (14 min of
+training); ``ablation`` 20 min (5 runs of 150 steps); ``lr-check`` 19 min; ``--quick`` 4 min::
 
     PYTHONPATH=. python examples/finetune_table.py --part all          # docs/finetune_table.json
     PYTHONPATH=. python examples/finetune_table.py --part smollm2      # one part
@@ -76,7 +76,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from typing import Any, Callable, Dict, List, Optional, Sequence  # noqa: E402
+from typing import Any, Dict, List, Optional, Sequence  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -501,10 +501,9 @@ def run_smollm2(args, results: Results, workdir: pathlib.Path) -> Dict[str, Any]
         f"{after['hamlet_ppl']:.3f}  recovered {entry['recovered_fraction']:.3f}  "
         f"{a['steps']} steps, {a['train_seconds']:.0f} s of training")
     results.put("smollm2", entry)
-
+    plot_curve(entry, args.curve_path)
     if args.extend and cfg["extend_budget_s"] > cfg["budget_s"]:
         extend_smollm2(args, results, workdir, entry, cfg, common)
-    plot_curve(entry, args.curve_path)
     return entry
 
 
@@ -934,8 +933,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", choices=["smollm2", "minilm", "ablation", "all", "lr-check",
                                        "smollm2-extend", "summary"], default="all",
-                    help="which part to run (summary: only rewrite the summary from the "
-                         "stored results)")
+                    help="which part to run (summary: only rewrite the summary and the "
+                         "SmolLM2 curve from the stored results)")
     ap.add_argument("--quick", action="store_true",
                     help="a smoke test: a few steps of each part, small held-out sets; writes "
                          "out/finetune_table_quick.json and out/finetune_curve_quick.png")
@@ -973,6 +972,8 @@ def main(argv=None) -> int:
         env[part] = dict(environment(), part_seconds=round(time.perf_counter() - t0, 1),
                          quick=bool(args.quick))
         results.put("environment", env)
+    if args.part == "summary" and results.data.get("smollm2"):
+        plot_curve(results.data["smollm2"], args.curve_path)  # the curve from the stored entry
     summary = summarize(results.data)
     results.put("summary", summary)
     print_summary(summary)
