@@ -162,5 +162,8 @@ def test_laser_off_and_kv_tiers():
 def test_program_energy_and_time():
     cfg = tp.preset("glass-pcm-200mm", chips=2)
     assert E.program_energy(cfg, 5000) == pytest.approx(5000 * 100e-12)
-    # 1024 writers per chip x 2 chips: 5000 cells -> 3 rounds of 1 us
-    assert E.program_time(cfg, 5000) == pytest.approx(3e-6)
+    # one writer per tile column of every tile: 309 x 1024 per chip x 2 chips = 632,832 writers
+    assert E.program_time(cfg, 632_832) == pytest.approx(1e-6)
+    assert E.program_time(cfg, 632_833) == pytest.approx(2e-6)
+    assert E.program_time(tp.preset("silicon-photonic-128", chips=2), 5000) == \
+        pytest.approx(math.ceil(5000 / 256) * 1e-6)

@@ -65,8 +65,14 @@ def test_every_number_has_a_source(name):
     for k in cfg.host.tier_pj_per_bit:
         if f"host.tier_pj_per_bit.{k}" not in cfg.sources:
             missing.append(k)
+    for g in ("power", "interconnect", "memory", "cost"):
+        for f in dataclasses.fields(getattr(cfg, g)):
+            v = getattr(getattr(cfg, g), f.name)
+            keys = [f"{g}.{f.name}.{t}" for t in v] if isinstance(v, dict) else [f"{g}.{f.name}"]
+            missing += [k for k in keys if k not in cfg.sources]
     assert not missing, missing
-    assert all(any(t in v for t in ("[P", "[S", "[V", "[D", "[M", "[pre")) for v in cfg.sources.values())
+    assert all(any(t in v for t in ("[P", "[S", "[V", "[E", "[D", "[M", "[pre"))
+               for v in cfg.sources.values())
 
 
 def test_overrides_and_frozen():
@@ -134,16 +140,18 @@ def test_dict_json_roundtrip(name, tmp_path):
 def test_toml_full_and_base(tmp_path):
     cfg = tp.preset("silicon-photonic-128")
     lines = [f'name = "{cfg.name}"', f'description = "{cfg.description}"']
-    for g in ("array", "pcm", "converters", "mapping", "optics", "formats", "host", "dynamic"):
+    for g in ("array", "pcm", "converters", "mapping", "optics", "formats", "host", "dynamic",
+              "power", "interconnect", "memory", "cost"):
         d = getattr(cfg, g).to_dict()
         lines.append(f"[{g}]")
         for k, v in d.items():
             if isinstance(v, dict):
                 continue
             lines.append(f"{k} = {json.dumps(v)}")
-        if g == "host":
-            lines.append("[host.tier_pj_per_bit]")
-            lines += [f"{k} = {v}" for k, v in cfg.host.tier_pj_per_bit.items()]
+        for k, v in d.items():
+            if isinstance(v, dict):
+                lines.append(f"[{g}.{k}]")
+                lines += [f"{t} = {x}" for t, x in v.items()]
     p = tmp_path / "full.toml"
     p.write_text("\n".join(lines) + "\n")
     got = load(p)

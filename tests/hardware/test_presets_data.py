@@ -13,7 +13,7 @@ from torch_photonic.hardware.presets import PRESET_DIR
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOT = json.loads((Path(__file__).with_name("presets_snapshot.json")).read_text())
 SOURCES_MD = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
-TAGS = {"P", "pre", "V", "S", "D", "M", "P/D", "P/S"}
+TAGS = {"P", "pre", "V", "E", "S", "D", "M", "P/D", "P/S"}
 KEYS = set(re.findall(r"^- \*\*\[([a-z0-9][a-z0-9-]*)\]\*\*", SOURCES_MD, flags=re.M))
 
 

@@ -38,13 +38,14 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .checks import (FrozenDict, boolean, one_of, fail, non_negative, positive, integer_at_least,
                      number, number_tuple)
-from .names import (ADC_RANGES, DRIFT_COMPENSATIONS, DYNAMIC_MODES, FORMATS, INPUT_RANGES, MODES,
-                    SCALE_RULES, SCALINGS)
+from .names import (ADC_RANGES, DRIFT_COMPENSATIONS, DYNAMIC_MODES, FORMATS, INPUT_RANGES,
+                    LASER_MODES, MODES, SCALE_RULES, SCALINGS)
 
 __all__ = [
     "ArrayConfig", "PCMConfig", "ConverterConfig", "MappingConfig", "OpticsConfig",
     "FormatConfig",
-    "HostConfig", "DynamicConfig", "ClaimConfig", "HardwareConfig", "FrozenDict",
+    "HostConfig", "DynamicConfig", "ClaimConfig", "PowerConfig", "InterconnectConfig",
+    "MemoryConfig", "CostConfig", "HardwareConfig", "FrozenDict",
     "FORMATS", "SCALINGS", "SCALE_RULES",
 ]
 
@@ -195,6 +196,7 @@ class ConverterConfig(_Group):
     tia_energy_j: float
     dac_rounding: bool = True           # uniform DAC rounding to dac_bits
     adc_rounding: bool = True           # ADC rounding to adc_bits and clipping at full scale
+    latency_s: float = 0.0              # DAC in to digital sum out, beyond the optical pass
     _group = "converters"
 
     def _validate(self, p):
@@ -209,6 +211,7 @@ class ConverterConfig(_Group):
             non_negative(f"{p}.{n}", getattr(self, n))
         boolean(f"{p}.dac_rounding", self.dac_rounding)
         boolean(f"{p}.adc_rounding", self.adc_rounding)
+        non_negative(f"{p}.latency_s", self.latency_s)
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,8 @@ class HostConfig(_Group):
     sram_pj_per_bit: float
     kv_tier: str
     tier_pj_per_bit: Mapping[str, float]
+    flop_per_s: float = 6.8254e14      # host compute throughput on dense products
+    op_overhead_s: float = 2.0e-6      # fixed time of one host op (launch and synchronisation)
     _group = "host"
 
     def __post_init__(self):
@@ -310,6 +315,8 @@ class HostConfig(_Group):
             non_negative(f"{p}.tier_pj_per_bit[{k!r}]", v)
         if self.kv_tier not in self.tier_pj_per_bit:
             fail(f"{p}.kv_tier", f"must be one of {sorted(self.tier_pj_per_bit)}", self.kv_tier)
+        positive(f"{p}.flop_per_s", self.flop_per_s)
+        non_negative(f"{p}.op_overhead_s", self.op_overhead_s)
 
 
 @dataclass(frozen=True)
@@ -333,10 +340,135 @@ class ClaimConfig(_Group):
         positive(f"{p}.pops", self.pops)
 
 
+@dataclass(frozen=True)
+class PowerConfig(_Group):
+    """Static power: drawn for as long as the system is on, whether or not it computes.
+
+    Per chip unless named otherwise. ``laser = "cw"``: the lasers run continuously, their whole
+    wall power is static and no laser energy is charged per conversion; ``"gated"``: the lasers
+    switch with the work (charged per conversion) and draw ``laser_idle_fraction`` of their
+    on-power while idle (a laser biased at threshold between pulses).
+    """
+    laser: str = "gated"               # "gated" | "cw"
+    laser_idle_fraction: float = 0.0   # gated: share of the laser's on-power drawn while idle
+    driver_w: float = 0.0              # per input modulator: driver into its terminated line
+    receiver_w: float = 0.0            # per output channel: TIA and ADC bias
+    clock_w: float = 0.0               # clock generation and distribution
+    rings_per_chip: int = 0            # resonators held on resonance by heaters
+    tuning_w_per_ring: float = 0.0
+    control_w: float = 0.0             # digital control, write controller, SRAM leakage
+    host_idle_w: float = 0.0           # per host, while it waits
+    chips_per_host: int = 8            # photonic chips served by one host
+    _group = "power"
+
+    def _validate(self, p):
+        one_of(f"{p}.laser", self.laser, LASER_MODES)
+        non_negative(f"{p}.laser_idle_fraction", self.laser_idle_fraction)
+        if self.laser_idle_fraction > 1:
+            fail(f"{p}.laser_idle_fraction", "must be <= 1", self.laser_idle_fraction)
+        for n in ("driver_w", "receiver_w", "clock_w", "tuning_w_per_ring", "control_w",
+                  "host_idle_w"):
+            non_negative(f"{p}.{n}", getattr(self, n))
+        integer_at_least(f"{p}.rings_per_chip", self.rings_per_chip, 0)
+        integer_at_least(f"{p}.chips_per_host", self.chips_per_host, 1)
+
+
+@dataclass(frozen=True)
+class InterconnectConfig(_Group):
+    """Links between chips and to their hosts: inside a supernode (one optical switch stage) and
+    beyond it (scale-out network). Bandwidth is per chip and direction."""
+    pj_per_bit: float = 5.0
+    gb_per_s: float = 400.0
+    latency_s: float = 1.0e-6           # one transfer, before serialisation
+    supernode_chips: int = 384
+    scaleout_pj_per_bit: float = 20.0
+    scaleout_gb_per_s: float = 50.0
+    scaleout_latency_s: float = 5.0e-6
+    activation_bytes: int = 2          # bytes per activation crossing a link (bf16)
+    _group = "interconnect"
+
+    def _validate(self, p):
+        for n in ("pj_per_bit", "latency_s", "scaleout_pj_per_bit", "scaleout_latency_s"):
+            non_negative(f"{p}.{n}", getattr(self, n))
+        positive(f"{p}.gb_per_s", self.gb_per_s)
+        positive(f"{p}.scaleout_gb_per_s", self.scaleout_gb_per_s)
+        integer_at_least(f"{p}.supernode_chips", self.supernode_chips, 1)
+        integer_at_least(f"{p}.activation_bytes", self.activation_bytes, 1)
+
+
+@dataclass(frozen=True)
+class MemoryConfig(_Group):
+    """Memory tiers of one host (capacity, bandwidth; energy per bit is ``host.tier_pj_per_bit``):
+    the KV cache fills ``kv_tiers`` in order and spills to the next; weights that do not fit on
+    the chips wait in ``weights_tier`` and are fetched from it when rewritten."""
+    capacity_gb: Mapping[str, float] = field(default_factory=lambda: {
+        "hbm": 80.0, "dram": 1024.0, "ssd": 30720.0})
+    gb_per_s: Mapping[str, float] = field(default_factory=lambda: {
+        "hbm": 3350.0, "dram": 460.0, "ssd": 28.0})
+    kv_tiers: Tuple[str, ...] = ("hbm", "dram", "ssd")
+    weights_tier: str = "dram"
+    weight_bytes: float = 1.0          # bytes per weight held off-chip for rewriting
+    kv_bytes: int = 2                  # bytes per cached K/V value
+    _group = "memory"
+
+    def __post_init__(self):
+        object.__setattr__(self, "capacity_gb", FrozenDict(self.capacity_gb))
+        object.__setattr__(self, "gb_per_s", FrozenDict(self.gb_per_s))
+        if isinstance(self.kv_tiers, (list, tuple)):
+            object.__setattr__(self, "kv_tiers", tuple(self.kv_tiers))
+        super().__post_init__()
+
+    def _validate(self, p):
+        for k, v in self.capacity_gb.items():
+            non_negative(f"{p}.capacity_gb[{k!r}]", v)
+        for k, v in self.gb_per_s.items():
+            positive(f"{p}.gb_per_s[{k!r}]", v)
+        if set(self.capacity_gb) != set(self.gb_per_s):
+            fail(f"{p}.gb_per_s", f"must name the same tiers as {p}.capacity_gb "
+                 f"({sorted(self.capacity_gb)})", sorted(self.gb_per_s))
+        if not isinstance(self.kv_tiers, tuple) or not self.kv_tiers:
+            fail(f"{p}.kv_tiers", "must be a non-empty list of tier names", self.kv_tiers)
+        for t in self.kv_tiers:
+            one_of(f"{p}.kv_tiers", t, tuple(self.capacity_gb))
+        one_of(f"{p}.weights_tier", self.weights_tier, tuple(self.capacity_gb))
+        positive(f"{p}.weight_bytes", self.weight_bytes)
+        integer_at_least(f"{p}.kv_bytes", self.kv_bytes, 1)
+
+
+@dataclass(frozen=True)
+class CostConfig(_Group):
+    """What the system costs to own and run. A chip is its substrate, the CMOS of its converters
+    and drivers (one input channel per tile row, one output channel per tile column) and its
+    lasers; a host serves ``power.chips_per_host`` chips."""
+    substrate_usd: float = 0.0          # the photonic substrate with its PCM cells, per chip
+    cmos_mm2_per_channel: float = 0.0   # converter + driver silicon per input or output channel
+    cmos_usd_per_mm2: float = 0.0
+    laser_usd_per_w: float = 0.0        # per watt of optical laser power
+    host_usd: float = 0.0               # per host
+    amortization_years: float = 4.0
+    usd_per_kwh: float = 0.08
+    pue: float = 1.2
+    utilization: float = 0.5            # share of the year the system serves tokens
+    _group = "cost"
+
+    def _validate(self, p):
+        for n in ("substrate_usd", "cmos_mm2_per_channel", "cmos_usd_per_mm2", "laser_usd_per_w",
+                  "host_usd", "usd_per_kwh"):
+            non_negative(f"{p}.{n}", getattr(self, n))
+        positive(f"{p}.amortization_years", self.amortization_years)
+        positive(f"{p}.pue", self.pue)
+        if self.pue < 1:
+            fail(f"{p}.pue", "must be >= 1 (facility power includes the IT power)", self.pue)
+        positive(f"{p}.utilization", self.utilization)
+        if self.utilization > 1:
+            fail(f"{p}.utilization", "must be <= 1", self.utilization)
+
+
 _GROUPS = {
     "array": ArrayConfig, "pcm": PCMConfig, "converters": ConverterConfig,
     "mapping": MappingConfig, "optics": OpticsConfig, "formats": FormatConfig, "host": HostConfig,
-    "dynamic": DynamicConfig, "claim": ClaimConfig,
+    "dynamic": DynamicConfig, "claim": ClaimConfig, "power": PowerConfig,
+    "interconnect": InterconnectConfig, "memory": MemoryConfig, "cost": CostConfig,
 }
 
 
@@ -353,6 +485,10 @@ class HardwareConfig:
     mapping: MappingConfig
     dynamic: DynamicConfig = field(default_factory=DynamicConfig)
     claim: Optional[ClaimConfig] = None
+    power: PowerConfig = field(default_factory=PowerConfig)
+    interconnect: InterconnectConfig = field(default_factory=InterconnectConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
     chips: int = 1
     mode: str = "bottom_up"
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -14,6 +14,7 @@ ADC_RANGES = ("fixed", "calibrated")
 DRIFT_COMPENSATIONS = ("none", "global", "per_column")
 MODES = ("bottom_up", "claim")
 DYNAMIC_MODES = ("electronic", "optical")
+LASER_MODES = ("gated", "cw")
 
 #: The preset the device and every verb use when none is named.
 DEFAULT_PRESET = "glass-pcm-200mm"
