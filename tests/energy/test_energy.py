@@ -12,15 +12,18 @@ from torch_photonic.energy import events
 PRESETS = ["glass-pcm-200mm", "silicon-photonic-128", "pcm-tensor-core-2021"]
 
 
-def hand_one_pass(cfg):
-    """One input vector through one full tile, written out from the preset's fields."""
+def hand_one_pass(cfg, full_use=False):
+    """One input vector through one full tile, written out from the preset's fields.
+    ``full_use``: with every tile busy every cycle a CW laser's wall power is shared by the
+    conversions exactly as a gated laser's is."""
     a, cv, o, h = cfg.array, cfg.converters, cfg.optics, cfg.host
     n_in, n_out = a.tile_rows, a.tile_cols
     # the laser's wall power shared by every conversion per second at full use
     e_laser = (o.laser_power_w / o.wall_plug_efficiency
                / (a.tiles_in_parallel * a.tile_cols * o.wdm_channels * o.clock_hz))
+    cw = cfg.power.laser == "cw" and not full_use   # a CW laser is static power instead
     return {
-        "laser": n_out * e_laser,
+        "laser": 0.0 if cw else n_out * e_laser,
         "dac": n_in * (cv.dac_energy_j + cv.modulator_energy_j),
         "adc": n_out * (cv.adc_energy_j + cv.pd_energy_j + cv.tia_energy_j),
         "memory": (n_in * cv.dac_bits + n_out * cv.adc_bits) * h.sram_pj_per_bit * 1e-12,
@@ -34,14 +37,25 @@ def test_one_mvm_matches_hand_computation(name):
     with tp.meter() as m:
         events.record_mvm("layer", "linear", 1, k, n, cfg)
     hand = hand_one_pass(cfg)
+    # one tile pass per clock, then the converters' latency
+    seconds = 1 / cfg.optics.clock_hz + cfg.converters.latency_s
+    assert m.seconds == pytest.approx(seconds, rel=1e-12)
+    # static power of the chip and its host over that time, by hand from the preset
+    pw, a = cfg.power, cfg.array
+    laser_w = cfg.optics.laser_power_w / cfg.optics.wall_plug_efficiency
+    watts = (laser_w * (1.0 if pw.laser == "cw" else pw.laser_idle_fraction)
+             + a.tiles_per_chip * a.tile_rows * pw.driver_w
+             + a.tiles_per_chip * a.tile_cols * pw.receiver_w
+             + pw.clock_w + pw.rings_per_chip * pw.tuning_w_per_ring + pw.control_w
+             + pw.host_idle_w)
+    hand["static"] = watts * seconds
     got = m.breakdown("bottom_up")
     assert set(got) == set(hand)
     for c in hand:
         assert got[c] == pytest.approx(hand[c], rel=1e-12), c
     assert m.joules == pytest.approx(sum(hand.values()), rel=1e-12)
+    assert sum(m.static().values()) == pytest.approx(hand["static"], rel=1e-12)
     assert m.macs == k * n
-    # one tile pass per clock
-    assert m.seconds == pytest.approx(1 / cfg.optics.clock_hz)
 
 
 def test_multi_tile_counts_by_hand():
@@ -84,7 +98,7 @@ POPS_PER_TILE = {
 def test_bottom_up_peak_is_the_full_tile_pass(name):
     cfg = tp.preset(name)
     p = E.peak(cfg)
-    e = hand_one_pass(cfg)
+    e = hand_one_pass(cfg, full_use=True)
     macs = cfg.array.tile_rows * cfg.array.tile_cols
     core = e["laser"] + e["dac"] + e["adc"]
     assert p["tops_per_watt"] == pytest.approx(2 * macs / core / 1e12, rel=1e-9)

@@ -8,6 +8,7 @@ import pytest
 import torch_photonic as tp
 from torch_photonic.energy import model as E
 from torch_photonic.energy import events, report
+from torch_photonic.energy.static import static_power
 
 GLASS = "glass-pcm-200mm"
 
@@ -48,7 +49,12 @@ def test_meters_nest():
         events.record_mvm("c", "linear", 1, 1024, 1024, cfg)
     assert inner.macs == 2 * 1024 * 1024
     assert outer.macs == 4 * 1024 * 1024
-    assert outer.joules == pytest.approx(4 * inner.joules / 2)
+    dyn = lambda m: m.joules - m.breakdown()["static"]
+    assert dyn(outer) == pytest.approx(4 * dyn(inner) / 2)
+    # static energy is linear in the metered time
+    watts = sum(static_power(cfg).values())
+    assert outer.breakdown()["static"] == pytest.approx(watts * outer.seconds, rel=1e-12)
+    assert inner.breakdown()["static"] == pytest.approx(watts * inner.seconds, rel=1e-12)
     assert [r["module"] for r in inner.per_layer()] == ["b"]
 
 
@@ -95,8 +101,14 @@ def test_dynamic_products_electronic_or_optical():
     with tp.meter() as m:
         events.record_mvm("attn", "qk", 1, 64, 100, cfg, dynamic=True, batch=4)
     macs = 4 * 64 * 100
-    assert m.breakdown() == {"host": pytest.approx(
-        2 * macs * cfg.host.energy_per_flop_j + 4 * (64 + 100) * 2 * cfg.host.energy_per_byte_j)}
+    flops, nbytes = 2 * macs, 4 * (64 + 100) * 2
+    host_s = cfg.host.op_overhead_s + max(flops / cfg.host.flop_per_s,
+                                          nbytes / (cfg.memory.gb_per_s["hbm"] * 1e9))
+    assert m.seconds == pytest.approx(host_s, rel=1e-12)
+    assert m.breakdown() == {
+        "host": pytest.approx(flops * cfg.host.energy_per_flop_j
+                              + nbytes * cfg.host.energy_per_byte_j, rel=1e-12),
+        "static": pytest.approx(sum(static_power(cfg).values()) * host_s, rel=1e-12)}
     opt = cfg.replace(dynamic__mode="optical")
     with tp.meter() as m2:
         events.record_mvm("attn", "qk", 1, 64, 100, opt, dynamic=True, batch=4)

@@ -30,6 +30,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from . import model as E
 from . import events
 from .meter_views import MODES, MeterViews
+from .static import static_energy
 from .schema import SCHEMA_PATH, SCHEMA_VERSION
 from ..hardware.resolve import resolve
 
@@ -206,7 +207,7 @@ class Meter(MeterViews):
         r.optical_macs += macs
         for comp, j in E.mvm_energy(cfg, m, k, n, b, dynamic=dynamic).items():
             _add(r.bu, comp, j)
-        r.seconds_bu += E.mvm_latency(cfg, m, k, n, b)
+        r.seconds_bu += E.mvm_latency(cfg, m, k, n, b) + float(E._get(cfg, "converters.latency_s"))
         cj = E.claim_energy(cfg, macs)
         if cj is None:
             r.claim_missing = True
@@ -268,6 +269,11 @@ class Meter(MeterViews):
 
     def _row_seconds(self, r: _Row, mode: str, st: Dict[str, Any]) -> float:
         t = r.seconds_claim if mode == "claim" else r.seconds_bu
+        cfg = st["cfg"]
+        if r.host_flops or r.host_bytes:
+            t += E.host_seconds(cfg, r.host_flops, r.host_bytes, r.calls)
+        if r.kv_read or r.kv_written:
+            t += E.kv_seconds(cfg, r.kv_read + r.kv_written)
         if self.policy == "rewrite" and st["overflow"] and r.used_cells:
             t += E.program_time(st["cfg"], r.used_cells * st["overflow"])
         return t
@@ -284,10 +290,24 @@ class Meter(MeterViews):
             return {}
         st = self._capacity_state()
         tot: Dict[str, float] = {}
-        for r in self._rows_snapshot():
+        rows = self._rows_snapshot()
+        for r in rows:
             for c, j in self._row_energy(r, mode, st).items():
                 _add(tot, c, j)
+        if tot and mode == "bottom_up" and hasattr(st["cfg"], "power"):
+            seconds = sum(self._row_seconds(r, mode, st) for r in rows)
+            tot["static"] = sum(static_energy(st["cfg"], seconds).values())
         return {c: tot[c] for c in E.COMPONENTS if c in tot}
+
+    def static(self, mode: Optional[str] = None) -> Dict[str, float]:
+        """Static joules by component (:mod:`torch_photonic.energy.static`) over the metered
+        seconds of the config's chips and hosts."""
+        mode = self._check_mode(mode)
+        if not self._rows or mode == "claim":
+            return {}
+        st = self._capacity_state()
+        seconds = sum(self._row_seconds(r, mode, st) for r in self._rows_snapshot())
+        return static_energy(st["cfg"], seconds)
 
     def total_joules(self, mode: Optional[str] = None) -> Optional[float]:
         mode = self._check_mode(mode)

@@ -30,8 +30,13 @@ tiles; each of the ``m`` input rows makes one *tile pass* through each of them.
   t = ceil(cells / (pcm.parallel_writers * chips)) * pcm.write_time_s (weight loads add
   t_write x rows / parallel writers, one write driver per tile column: [d-write]).
 * ``host`` (ops run on the electronic host): E = flops * host.energy_per_flop_j +
-  bytes * host.energy_per_byte_j.
-* ``kv`` (KV-cache traffic): E = bytes * 8 * host.tier_pj_per_bit[host.kv_tier] * 1e-12.
+  bytes * host.energy_per_byte_j; t = calls * host.op_overhead_s + max(flops /
+  host.flop_per_s, bytes / memory.gb_per_s["hbm"]).
+* ``kv`` (KV-cache traffic): E = bytes * 8 * host.tier_pj_per_bit[host.kv_tier] * 1e-12,
+  t = bytes / memory.gb_per_s[host.kv_tier] (one host).
+* ``static`` (the meter): the static power of the config's chips and hosts
+  (:mod:`torch_photonic.energy.static`) over the metered seconds. With ``power.laser = "cw"``
+  the laser is static and the per-conversion ``laser`` term is zero.
 
 Per MAC the converters cost (tile_rows*E_in + tile_cols*E_out) / (tile_rows*tile_cols), so
 energy per MAC falls ~1/N with the fan-in: :func:`energy_per_mac_vs_fanin` shows it.
@@ -40,9 +45,9 @@ Latency of one product: the ``k_tiles*n_tiles`` tiles of the weight run concurre
 ``array.tiles_in_parallel * chips``; ``optics.wdm_channels`` wavelengths carry that many input
 rows through a tile at once; one tile pass per clock:
 ``cycles = ceil(m / wdm) * ceil(k_tiles*n_tiles / min(parallel, k_tiles*n_tiles))``,
-``seconds = cycles / clock_hz``. Pipeline fill (time of flight ~7 ps/mm, ADC latency) is
-sub-nanosecond and ignored. Host and memory ops are assumed overlapped with the optics (no
-time charged).
+``seconds = cycles / clock_hz``; the meter adds ``converters.latency_s`` once per product and
+runs host ops and KV traffic after the optics (none of them is assumed overlapped). The system
+planner (:mod:`torch_photonic.energy.system`) adds links, memory tiers, pipelining and cost.
 
 Full utilisation: ``POPS = 2 * tile_rows * tile_cols * clock_hz * wdm * tiles_in_parallel *
 chips / 1e15`` (1 MAC = 2 ops); TOPS/W from the per-MAC energy of a full tile.
@@ -65,7 +70,8 @@ __all__ = [
     "OPTICAL_COMPONENTS", "COMPONENTS", "PHYSICAL_LIMIT_TOPS_PER_WATT", "DEFAULTS",
     "tile_shape", "mvm_counts", "laser_energy_per_conversion", "input_sample_energy",
     "output_conversion_energy", "mvm_energy", "mvm_latency", "claim_energy", "claim_latency",
-    "program_energy", "program_time", "host_energy", "kv_energy", "tier_pj_per_bit",
+    "program_energy", "program_time", "host_energy", "host_seconds", "kv_energy", "kv_seconds",
+    "tier_pj_per_bit",
     "energy_per_mac", "peak", "energy_per_mac_vs_fanin", "capacity_cells",
 ]
 
@@ -73,7 +79,8 @@ __all__ = [
 #: optical components, in report order
 OPTICAL_COMPONENTS = ("laser", "dac", "adc", "memory")
 #: every component a meter reports, in report order ("claim" only in claim mode)
-COMPONENTS = ("laser", "dac", "adc", "memory", "claim", "pcm_write", "pcm_rewrite", "kv", "host")
+COMPONENTS = ("laser", "dac", "adc", "memory", "claim", "pcm_write", "pcm_rewrite", "kv", "host",
+              "static")
 
 #: A sanity bound at 8 bits: a bottom-up figure above 1e4 TOPS/W (0.2 fJ per MAC) is beyond what
 #: 10 fJ converters and shot-limited light ([d-read-noise]) allow, so :func:`peak` warns (it
@@ -101,6 +108,12 @@ DEFAULTS: Dict[str, Any] = {
     # (storedbits.com/?p=134) at ~7 GB/s sequential: 8 W / 56 Gbit/s = 143 pJ/bit.
     "host.tier_pj_per_bit": {"sram": 0.10, "hbm": 3.9, "dram": 3.9, "ssd": 143.0},
     "dynamic.mode": "electronic",
+    # lasers switched with the work, charged per conversion ([d-static-power])
+    "power.laser": "gated",
+    # measured H100 BF16 product throughput ([h100-gemm]); 2 us per host op ([d-latency])
+    "host.flop_per_s": 6.8254e14,
+    "host.op_overhead_s": 2.0e-6,
+    "converters.latency_s": 0.0,
     # bytes per element of a dynamic (attention) operand run on the host: bf16.
     "dynamic.bytes_per_element": 2,
     "chips": 1,
@@ -180,8 +193,9 @@ def mvm_energy(cfg: Any, m: int, k: int, n: int, batch: int = 1,
     c = mvm_counts(cfg, m, k, n, batch)
     dac_samples = c["dac_samples"] + (int(batch) * int(k) * int(n) if dynamic else 0)
     sram_j_per_bit = float(_get(cfg, "host.sram_pj_per_bit")) * 1e-12
+    cw = _get(cfg, "power.laser") == "cw"     # a CW laser is static power, not per conversion
     return {
-        "laser": c["adc_conversions"] * laser_energy_per_conversion(cfg),
+        "laser": 0.0 if cw else c["adc_conversions"] * laser_energy_per_conversion(cfg),
         "dac": dac_samples * input_sample_energy(cfg),
         "adc": c["adc_conversions"] * output_conversion_energy(cfg),
         "memory": (c["act_bits_in"] + c["act_bits_out"]) * sram_j_per_bit,
@@ -240,6 +254,27 @@ def host_energy(cfg: Any, flops: float, bytes_moved: float) -> float:
     """Joules of an op on the electronic host."""
     return (float(flops) * float(_get(cfg, "host.energy_per_flop_j"))
             + float(bytes_moved) * float(_get(cfg, "host.energy_per_byte_j")))
+
+
+def _tier_bytes_per_s(cfg: Any, tier: str) -> Optional[float]:
+    mem = getattr(cfg, "memory", None)
+    if mem is None or tier not in mem.gb_per_s:
+        return None
+    return float(mem.gb_per_s[tier]) * 1e9
+
+
+def host_seconds(cfg: Any, flops: float, bytes_moved: float, calls: int = 1) -> float:
+    """Seconds of ``calls`` host ops doing ``flops`` and moving ``bytes_moved`` (HBM)."""
+    t = int(calls) * float(_get(cfg, "host.op_overhead_s"))
+    bw = _tier_bytes_per_s(cfg, "hbm")
+    return t + max(float(flops) / float(_get(cfg, "host.flop_per_s")),
+                   float(bytes_moved) / bw if bw else 0.0)
+
+
+def kv_seconds(cfg: Any, bytes_moved: float, tier: Optional[str] = None) -> float:
+    """Seconds of KV-cache traffic at the tier's bandwidth (one host)."""
+    bw = _tier_bytes_per_s(cfg, tier or _get(cfg, "host.kv_tier"))
+    return float(bytes_moved) / bw if bw else 0.0
 
 
 def tier_pj_per_bit(cfg: Any, tier: Optional[str] = None) -> float:
