@@ -16,7 +16,7 @@ def test_plan_small_model_by_hand():
         model = nn.Sequential(nn.Linear(1000, 300), nn.ReLU(), nn.Linear(300, 10),
                               nn.LayerNorm(10), nn.Embedding(50, 10))
     cfg = tp.preset("silicon-photonic-128")
-    p = tp.plan(model, cfg)
+    p = tp.plan(model, cfg, chips=1, gpu=None)
     weights = 1000 * 300 + 300 * 10          # embeddings and norms stay electronic
     assert p["weights"] == weights
     assert p["cells_needed"] == 2 * weights
@@ -25,7 +25,7 @@ def test_plan_small_model_by_hand():
     assert not p["fits"]
     assert p["area_mm2_needed"] == p["chips_needed"] * 100.0
     assert p["rewrite_cells_per_token"] == pytest.approx(2 * weights * (1 - 32768 / (2 * weights)))
-    big = tp.plan(model, "silicon-photonic-128", chips=p["chips_needed"])
+    big = tp.plan(model, "silicon-photonic-128", chips=p["chips_needed"], gpu=None)
     assert big["fits"] and big["rewrite_cells_per_token"] == 0
 
 
@@ -35,7 +35,7 @@ def test_plan_671b_meta_model_no_real_memory():
     assert all(p.is_meta for p in model.parameters())
     n = sum(p.numel() for p in model.parameters())
     assert n == pytest.approx(671e9, rel=0.002)
-    p = tp.plan(model, "glass-pcm-200mm")
+    p = tp.plan(model, "glass-pcm-200mm", chips=1, gpu=None)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert (after - before) * 1024 < 1.5e9          # KiB -> bytes; weights would be 1.3 TB
     counts = D.param_counts(model.config)

@@ -15,7 +15,8 @@ from typing import Any, Dict, List, Sequence
 
 from ..energy import model as energy_model
 from ..energy import report as meter_report
-from ..energy.plan import plan
+from ..energy import system_report
+from ..energy.system import DEFAULT_BATCHES, plan, sweep
 from ..eval import acceptance
 from ..eval import accuracy
 from ..eval import aging
@@ -133,22 +134,40 @@ def cmd_plan(args) -> int:
     if args.model not in deepseek.MODELS:
         raise UsageError(f"unknown model {args.model!r}; known models: {', '.join(deepseek.MODELS)}")
     cfg = _resolve_preset(args.preset, args.set or ())
-    if args.chips:
-        cfg = cfg.replace(chips=args.chips)
+    gpu = None if str(args.gpu).lower() == "none" else args.gpu
+    if gpu is not None:
+        from ..energy import baselines
+        try:
+            baselines.get(gpu)
+        except ValueError as e:
+            raise UsageError(f"--gpu: {e}") from None
+    if args.plot and args.sweep is None:
+        raise UsageError("--plot needs --sweep")
     model = deepseek.build_deepseek(args.model, device="meta")
-    p = dict(plan(model, cfg))
-    p.update(model=args.model, params=deepseek.count_parameters(model))
+    try:
+        if args.sweep is not None:
+            rows = sweep(model, cfg, batches=tuple(args.sweep) or DEFAULT_BATCHES,
+                         context=args.context, chips=args.chips, gpu=gpu,
+                         gpu_dtype=args.gpu_dtype)
+        else:
+            rows = [plan(model, cfg, batch=args.batch, context=args.context, chips=args.chips,
+                         gpu=gpu, gpu_dtype=args.gpu_dtype)]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    params = deepseek.count_parameters(model)
+    for r in rows:
+        r.update(model=args.model, params=params)
+    if args.plot:
+        system_report.plot_sweep(rows, args.plot)
     if args.json:
-        _emit_json(p)
+        _emit_json(rows if args.sweep is not None else rows[0])
         return 0
-    print(f"{args.model}: {p['params'] / 1e9:.4g} B parameters, {p.get('weights', 0) / 1e9:.4g} B "
-          f"optical weights on preset {p.get('preset', cfg.name)}")
-    for k in ("cells_needed", "tiles_needed", "chips_needed", "chips", "fits", "area_mm2_needed",
-              "active_weights_per_token", "program_joules", "program_seconds",
-              "rewrite_cells_per_token", "rewrite_joules_per_token", "max_tokens_per_s",
-              "wear_hours"):
-        if k in p:
-            print(f"  {k:<26} {_fmt(p[k])}")
+    if args.sweep is not None:
+        print(system_report.format_sweep(rows))
+    else:
+        print(system_report.format_plan(rows[0]))
+    if args.plot:
+        print(f"plot: {args.plot}")
     return 0
 
 

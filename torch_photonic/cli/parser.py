@@ -144,14 +144,29 @@ def build_parser() -> argparse.ArgumentParser:
                                     "number formats and the source of every number.")
     sp.set_defaults(func=cmd_presets)
 
-    sp = sub.add_parser("plan", parents=[common], help="chips, cells and area a built-in model needs",
-                        description="Capacity plan of a built-in model (built on the meta device, "
-                                    "no memory used): optical weights, PCM cells, tiles, chips "
-                                    "needed, programming cost, rewrites when it does not fit.")
+    sp = sub.add_parser("plan", parents=[common],
+                        help="energy, latency, throughput and cost per token of a built-in model",
+                        description="System plan of a built-in model (built on the meta device, "
+                                    "no memory used) decoding BATCH sequences with CONTEXT cached "
+                                    "tokens: joules per token (static and dynamic apart), latency "
+                                    "by stage, tokens/s, tile utilisation, chips, $ per million "
+                                    "tokens, wear-out, and a GPU doing the same work. --sweep "
+                                    "runs batch 1 to 1024.")
     sp.add_argument("model", help="built-in model: deepseek-tiny, deepseek-tiny-random, "
                                   "deepseek-small, deepseek-v3")
     _add_preset_options(sp)
-    sp.add_argument("--chips", type=_positive_int, help="override the number of chips")
+    sp.add_argument("--chips", type=_positive_int,
+                    help="chips in the system (default: enough to hold the weights; fewer "
+                         "rewrites weights every step)")
+    sp.add_argument("--batch", type=_positive_int, default=1, help="sequences decoded at once (default 1)")
+    sp.add_argument("--context", type=_positive_int, default=4096,
+                    help="cached tokens per sequence (default 4096)")
+    sp.add_argument("--gpu", default="h100", help="GPU doing the same work (default h100; 'none' to leave out)")
+    sp.add_argument("--gpu-dtype", default="bf16", choices=("bf16", "fp8"),
+                    help="the GPU's precision (default bf16)")
+    sp.add_argument("--sweep", nargs="*", type=_positive_int, metavar="BATCH",
+                    help="plan at each batch size (default 1 4 16 64 256 1024) and print a table")
+    sp.add_argument("--plot", metavar="PNG", help="with --sweep: write the sweep plot here")
     sp.set_defaults(func=cmd_plan)
 
     sp = sub.add_parser("run", parents=[common], help="DeepSeek-style greedy generation on the emulated chip",

@@ -32,7 +32,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from ..device.module import set_config
 from ..energy.meter import meter
-from ..energy.plan import plan
+from ..energy.capacity import capacity_plan
 from ..energy.report import fmt_j
 from ..hardware.names import DEFAULT_PRESET
 from ..hardware.resolve import resolve
@@ -173,7 +173,7 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tok
     if any(p != "cpu" for p in paths):
         cfg = resolve(preset)
         out["preset"] = cfg.name
-        out["plan"] = plan(ref_model, cfg)
+        out["plan"] = capacity_plan(ref_model, cfg)
     finetune_args = dict(steps=finetune_steps, seq_len=finetune_seq_len,
                          batch_size=finetune_batch_size, seed=seed, progress=progress)
     last_meter = None

@@ -12,7 +12,7 @@ and top-k routed experts stored as fused 3-D parameters) without any download.
   :func:`torch_photonic.models.deepseek_tiny.load_deepseek_tiny`). ``deepseek-v3`` is the
   full-size model (about 671 B parameters): build it only on the meta device
   (:func:`build_deepseek` with ``device="meta"``), e.g. for the capacity plan
-  (:func:`torch_photonic.energy.plan.plan`).
+  (:func:`torch_photonic.energy.capacity.capacity_plan`).
 * :func:`greedy_generate`: greedy decoding that returns the tokens and the per-step logits, for
   top-1 agreement and logits cosine between two runs.
 

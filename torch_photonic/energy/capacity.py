@@ -1,6 +1,6 @@
 """Capacity planning: does a model's weight set fit on the configured chips?
 
-``plan(model, preset)`` walks the module tree and counts the weights that would go to the
+``capacity_plan(model, preset)`` walks the module tree and counts the weights that would go to the
 optics: every ``nn.Linear`` (and subclasses, e.g. photonic layers) and every 3-D parameter of
 a fused-experts module (``[experts, out, in]``, as in transformers' ``*Experts`` modules).
 Embeddings, norms, biases and MoE routers (routing runs on the host) stay electronic. Only
@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional
 from . import model as E
 from ..hardware.resolve import resolve
 
-__all__ = ["plan", "optical_weights"]
+__all__ = ["capacity_plan", "optical_weights"]
 
 
 def _is_experts(name: str, module: Any) -> bool:
@@ -63,7 +63,7 @@ def _active_fraction(model: Any) -> float:
     return 1.0
 
 
-def plan(model: Any, preset: Any = None, *,
+def capacity_plan(model: Any, preset: Any = None, *,
          active_fraction: Optional[float] = None, **overrides) -> Dict[str, Any]:
     """Cells, tiles, chips and area a model needs on ``preset`` (any spec of ``resolve``; default
     the default preset).
