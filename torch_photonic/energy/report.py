@@ -36,7 +36,7 @@ def _eng(x: float, unit: str) -> str:
         return "n/a"
     if x == 0:
         return f"0 {unit}"
-    for f, p in ((1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"),
+    for f, p in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"),
                  (1e-15, "f"), (1e-18, "a")):
         if abs(x) >= f:
             return f"{x / f:.4g} {p}{unit}"

@@ -360,5 +360,8 @@ def sweep(model_or_name: Any, preset: Any = None, *, batches: Sequence[int] = DE
     """:func:`plan` at each batch size (the model is built once)."""
     model, work = _model_and_work(model_or_name)
     target = model if model is not None else work
-    return [plan(target, preset, batch=b, context=context, chips=chips, gpu=gpu, **overrides)
+    rows = [plan(target, preset, batch=b, context=context, chips=chips, gpu=gpu, **overrides)
             for b in batches]
+    for r in rows:
+        r["model"] = work.name
+    return rows
