@@ -12,6 +12,35 @@ from torch_photonic.energy import events
 PRESETS = ["glass-pcm-200mm", "silicon-photonic-128", "pcm-tensor-core-2021"]
 
 
+def adc_by_hand(cfg):
+    """The ADC energy of [d-adc-scaling]: the quoted energy, times the sample rate over the rate
+    it holds to, bounded below by the Schreier figure of merit at the ADC's resolution."""
+    cv = cfg.converters
+    speed = cv.adc_energy_j * max(1.0, cfg.optics.clock_hz / cv.adc_ref_hz)
+    thermal = 0.5 * 10 ** ((6.02 * cv.adc_bits + 1.76 - cv.adc_schreier_db) / 10)
+    return max(speed, thermal)
+
+
+def test_adc_energy_scales_with_rate_and_resolution():
+    g = tp.preset("glass-pcm-200mm")
+    assert E.adc_energy(g) == pytest.approx(1.0e-12)              # 2 GS/s, 8 b: the floor
+    assert E.adc_energy(g.replace(optics__clock_hz=4e10)) == pytest.approx(4.0e-12)
+    # 14 b: the thermal bound, 0.5 * 10^((6.02*14 + 1.76 - 186.8) / 10) = 41.7 pJ
+    assert E.adc_energy(g.replace(converters__adc_bits=14)) == pytest.approx(
+        0.5 * 10 ** ((6.02 * 14 + 1.76 - 186.8) / 10), rel=1e-12)
+    assert E.adc_energy(g.replace(converters__adc_bits=14)) > 40e-12
+    # each bit above the crossover costs 4x
+    e12, e13 = (E.adc_energy(g.replace(converters__adc_bits=b)) for b in (12, 13))
+    assert e13 / e12 == pytest.approx(10 ** 0.602, rel=1e-9)
+    # switched off: the quoted energy, whatever the rate or resolution
+    fixed = g.replace(converters__adc_ref_hz=0.0, converters__adc_schreier_db=0.0,
+                      converters__adc_bits=14, optics__clock_hz=4e10)
+    assert E.adc_energy(fixed) == 1.0e-12
+    # the 2021 tensor core's 14 GHz ADC runs above the 10 GS/s the quoted 4 pJ holds to
+    tc = tp.preset("pcm-tensor-core-2021")
+    assert E.adc_energy(tc) == pytest.approx(4e-12 * 1.4e10 / 1e10)
+
+
 def hand_one_pass(cfg, full_use=False):
     """One input vector through one full tile, written out from the preset's fields.
     ``full_use``: with every tile busy every cycle a CW laser's wall power is shared by the
@@ -25,7 +54,8 @@ def hand_one_pass(cfg, full_use=False):
     return {
         "laser": 0.0 if cw else n_out * e_laser,
         "dac": n_in * (cv.dac_energy_j + cv.modulator_energy_j),
-        "adc": n_out * (cv.adc_energy_j + cv.pd_energy_j + cv.tia_energy_j),
+        "adc": n_out * (adc_by_hand(cfg) + cv.pd_energy_j + cv.tia_energy_j),
+        "digital": n_out * cv.accumulate_energy_j,
         "memory": (n_in * cv.dac_bits + n_out * cv.adc_bits) * h.sram_pj_per_bit * 1e-12,
     }
 
@@ -100,7 +130,7 @@ def test_bottom_up_peak_is_the_full_tile_pass(name):
     p = E.peak(cfg)
     e = hand_one_pass(cfg, full_use=True)
     macs = cfg.array.tile_rows * cfg.array.tile_cols
-    core = e["laser"] + e["dac"] + e["adc"]
+    core = e["laser"] + e["dac"] + e["adc"] + e["digital"]
     assert p["tops_per_watt"] == pytest.approx(2 * macs / core / 1e12, rel=1e-9)
     assert p["tops_per_watt_with_memory"] == pytest.approx(
         2 * macs / (core + e["memory"]) / 1e12, rel=1e-9)

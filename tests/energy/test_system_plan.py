@@ -41,7 +41,8 @@ def test_one_layer_by_hand():
     dyn = dict(
         laser=conversions * e_laser_conv,
         dac=samples * (cv.dac_energy_j + cv.modulator_energy_j),
-        adc=conversions * (cv.adc_energy_j + cv.pd_energy_j + cv.tia_energy_j),
+        adc=conversions * (cv.adc_energy_j + cv.pd_energy_j + cv.tia_energy_j),  # 2 GS/s, 8 b
+        digital=conversions * cv.accumulate_energy_j,
         memory=(k * cv.dac_bits + n * cv.adc_bits) * h.sram_pj_per_bit * 1e-12)
     # host: attention over the context + element-wise work (13 FLOPs per hidden element)
     flops = ctx * fpp + 13 * hidden

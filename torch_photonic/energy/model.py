@@ -17,7 +17,12 @@ tiles; each of the ``m`` input rows makes one *tile pass* through each of them.
   E = samples * (converters.dac_energy_j + converters.modulator_energy_j).
 * ``adc``   (per output conversion, ADC + photodiode + TIA): conversions = m * n * k_tiles
   (every tile's partial sum is digitised, partials are summed digitally);
-  E = conversions * (adc_energy_j + pd_energy_j + tia_energy_j).
+  E = conversions * (E_adc + pd_energy_j + tia_energy_j), where the ADC's energy grows with its
+  sample rate above ``adc_ref_hz`` and is bounded below by the Schreier figure of merit at its
+  resolution ([d-adc-scaling]): ``E_adc = max(adc_energy_j * max(1, clock_hz / adc_ref_hz),
+  0.5 * 10**((6.02 adc_bits + 1.76 - adc_schreier_db) / 10))``.
+* ``digital`` (per output conversion): adding the digitised partial sum into its output,
+  E = conversions * converters.accumulate_energy_j.
 * ``laser`` (per output conversion): the laser of the config's photon budget
   (:mod:`torch_photonic.hardware.photon_budget`), the same light that sets the shot and receiver
   noise the kernels draw: ``E_conv = optics.laser_power_w / wall_plug_efficiency /
@@ -68,7 +73,7 @@ from ..hardware.photon_budget import laser_energy_per_conversion as _laser_energ
 
 __all__ = [
     "OPTICAL_COMPONENTS", "COMPONENTS", "PHYSICAL_LIMIT_TOPS_PER_WATT", "DEFAULTS",
-    "tile_shape", "mvm_counts", "laser_energy_per_conversion", "input_sample_energy",
+    "tile_shape", "mvm_counts", "laser_energy_per_conversion", "input_sample_energy", "adc_energy",
     "output_conversion_energy", "mvm_energy", "mvm_latency", "claim_energy", "claim_latency",
     "program_energy", "program_time", "host_energy", "host_seconds", "kv_energy", "kv_seconds",
     "tier_pj_per_bit",
@@ -77,9 +82,9 @@ __all__ = [
 
 
 #: optical components, in report order
-OPTICAL_COMPONENTS = ("laser", "dac", "adc", "memory")
+OPTICAL_COMPONENTS = ("laser", "dac", "adc", "digital", "memory")
 #: every component a meter reports, in report order ("claim" only in claim mode)
-COMPONENTS = ("laser", "dac", "adc", "memory", "claim", "pcm_write", "pcm_rewrite", "kv", "host",
+COMPONENTS = ("laser", "dac", "adc", "digital", "memory", "claim", "pcm_write", "pcm_rewrite", "kv", "host",
               "static")
 
 #: A sanity bound at 8 bits: a bottom-up figure above 1e4 TOPS/W (0.2 fJ per MAC) is beyond what
@@ -114,6 +119,9 @@ DEFAULTS: Dict[str, Any] = {
     "host.flop_per_s": 6.8254e14,
     "host.op_overhead_s": 2.0e-6,
     "converters.latency_s": 0.0,
+    "converters.adc_ref_hz": 0.0,
+    "converters.adc_schreier_db": 0.0,
+    "converters.accumulate_energy_j": 0.0,
     # bytes per element of a dynamic (attention) operand run on the host: bf16.
     "dynamic.bytes_per_element": 2,
     "chips": 1,
@@ -177,10 +185,24 @@ def input_sample_energy(cfg: Any) -> float:
     return float(c.dac_energy_j) + float(c.modulator_energy_j)
 
 
+def adc_energy(cfg: Any) -> float:
+    """Energy of one ADC conversion at the config's resolution and sample rate (J)."""
+    c = cfg.converters
+    e = float(c.adc_energy_j)
+    ref = float(_get(cfg, "converters.adc_ref_hz"))
+    if ref > 0:
+        e *= max(1.0, float(cfg.optics.clock_hz) / ref)
+    fom = float(_get(cfg, "converters.adc_schreier_db"))
+    if fom > 0:
+        sndr = 6.02 * int(c.adc_bits) + 1.76
+        e = max(e, 0.5 * 10.0 ** ((sndr - fom) / 10.0))
+    return e
+
+
 def output_conversion_energy(cfg: Any) -> float:
     """ADC + photodiode + TIA energy per output conversion (J), laser excluded."""
     c = cfg.converters
-    return float(c.adc_energy_j) + float(c.pd_energy_j) + float(c.tia_energy_j)
+    return adc_energy(cfg) + float(c.pd_energy_j) + float(c.tia_energy_j)
 
 
 def mvm_energy(cfg: Any, m: int, k: int, n: int, batch: int = 1,
@@ -198,6 +220,7 @@ def mvm_energy(cfg: Any, m: int, k: int, n: int, batch: int = 1,
         "laser": 0.0 if cw else c["adc_conversions"] * laser_energy_per_conversion(cfg),
         "dac": dac_samples * input_sample_energy(cfg),
         "adc": c["adc_conversions"] * output_conversion_energy(cfg),
+        "digital": c["adc_conversions"] * float(_get(cfg, "converters.accumulate_energy_j")),
         "memory": (c["act_bits_in"] + c["act_bits_out"]) * sram_j_per_bit,
     }
 
@@ -302,7 +325,8 @@ def energy_per_mac(cfg: Any, include_memory: bool = False,
     rows = int(tile_rows or cfg.array.tile_rows)
     cols = int(tile_cols or cfg.array.tile_cols)
     e_in = input_sample_energy(cfg)
-    e_out = output_conversion_energy(cfg) + laser_energy_per_conversion(cfg)
+    e_out = (output_conversion_energy(cfg) + laser_energy_per_conversion(cfg)
+             + float(_get(cfg, "converters.accumulate_energy_j")))
     e = (rows * e_in + cols * e_out) / (rows * cols)
     if include_memory:
         sram = float(_get(cfg, "host.sram_pj_per_bit")) * 1e-12

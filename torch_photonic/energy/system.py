@@ -49,7 +49,7 @@ __all__ = ["plan", "sweep", "STAGES", "DYNAMIC_COMPONENTS", "DEFAULT_BATCHES"]
 #: latency stages of one step, in report order
 STAGES = ("optics", "converters", "host", "kv", "interconnect", "rewrite", "pipeline_wait")
 #: dynamic energy components, in report order
-DYNAMIC_COMPONENTS = ("laser", "dac", "adc", "memory", "host", "kv", "interconnect",
+DYNAMIC_COMPONENTS = ("laser", "dac", "adc", "digital", "memory", "host", "kv", "interconnect",
                       "pcm_rewrite", "weight_fetch")
 #: the batch sweep of :func:`sweep` and ``torch-photonic plan --sweep``
 DEFAULT_BATCHES = (1, 4, 16, 64, 256, 1024)

@@ -197,6 +197,11 @@ class ConverterConfig(_Group):
     dac_rounding: bool = True           # uniform DAC rounding to dac_bits
     adc_rounding: bool = True           # ADC rounding to adc_bits and clipping at full scale
     latency_s: float = 0.0              # DAC in to digital sum out, beyond the optical pass
+    # adc_energy_j is quoted up to this sample rate and grows in proportion above it (0: fixed)
+    adc_ref_hz: float = 0.0
+    # Schreier figure of merit bounding the ADC's energy from below at high resolution (0: none)
+    adc_schreier_db: float = 0.0
+    accumulate_energy_j: float = 0.0    # digital addition of one partial sum into its output
     _group = "converters"
 
     def _validate(self, p):
@@ -212,6 +217,9 @@ class ConverterConfig(_Group):
         boolean(f"{p}.dac_rounding", self.dac_rounding)
         boolean(f"{p}.adc_rounding", self.adc_rounding)
         non_negative(f"{p}.latency_s", self.latency_s)
+        non_negative(f"{p}.adc_ref_hz", self.adc_ref_hz)
+        non_negative(f"{p}.adc_schreier_db", self.adc_schreier_db)
+        non_negative(f"{p}.accumulate_energy_j", self.accumulate_energy_j)
 
 
 @dataclass(frozen=True)
