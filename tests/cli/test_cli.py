@@ -82,10 +82,54 @@ def test_presets_json(capsys):
 
 
 def test_plan_deepseek_v3_json(capsys):
-    rc, out, err = cli_inproc(capsys, "--json", "plan", "deepseek-v3")
+    rc, out, err = cli_inproc(capsys, "plan", "deepseek-v3", "--batch", "8", "--context", "2048",
+                              "--json")
     assert rc == 0, err
     p = json.loads(out)
     assert p["chips_needed"] >= 1 and p["params"] > 6e11
+    assert p["batch"] == 8 and p["context"] == 2048 and p["chips"] == p["chips_needed"]
+    # the fields a hardware architect reads, static and dynamic apart
+    assert set(p["by_component"]) == {"static", "dynamic"}
+    assert p["joules_per_token"] == pytest.approx(
+        sum(p["by_component"]["static"].values()) + sum(p["by_component"]["dynamic"].values()))
+    assert p["joules_per_token_static"] == pytest.approx(sum(p["by_component"]["static"].values()))
+    assert p["latency_s_per_token"] == pytest.approx(sum(p["by_stage"].values()))
+    assert p["tokens_per_s"] == pytest.approx(8 / p["latency_s_per_token"])
+    assert 0 < p["utilization"] < 1 and p["usd_per_million_tokens"] > 0
+    assert p["wear_out_tokens"] is None                    # every weight resident: no rewrites
+    g = p["gpu"]
+    for k in ("name", "gpus_needed", "joules_per_token", "latency_s_per_token",
+              "usd_per_million_tokens"):
+        assert g[k] is not None, k
+    assert g["gpus_needed"] * 0.9 * 80e9 >= g["weights_bytes"] + g["kv_bytes"]
+
+
+def test_plan_sweep_table_and_plot(capsys, tmp_path):
+    png = tmp_path / "sweep.png"
+    rc, out, err = cli_inproc(capsys, "plan", "deepseek-tiny", "--sweep", "1", "16",
+                              "--context", "64", "--plot", str(png))
+    assert rc == 0, err
+    assert "batch" in out and "GPU" in out and png.stat().st_size > 10_000
+    rc, out, err = cli_inproc(capsys, "plan", "deepseek-tiny", "--sweep", "1", "4", "--json",
+                              "--gpu", "none")
+    rows = json.loads(out)
+    assert [r["batch"] for r in rows] == [1, 4] and "gpu" not in rows[0]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("plan", "deepseek-v3", "--batch", "0"), "--batch"),
+    (("plan", "deepseek-v3", "--context", "-5"), "--context"),
+    (("plan", "deepseek-v3", "--chips", "0"), "--chips"),
+    (("plan", "deepseek-v3", "--gpu", "gtx-9000"), "gtx-9000"),
+    (("plan", "deepseek-v3", "--plot", "x.png"), "--sweep"),
+    (("plan", "deepseek-v3", "--set", "cost__usd_per_kwh=-1"), "cost.usd_per_kwh"),
+    (("plan", "deepseek-v3", "--batch", "1024", "--context", "1000000", "--chips", "8"),
+     "does not fit in any tier"),
+])
+def test_plan_bad_input(capsys, args, needle):
+    rc, out, err = cli_inproc(capsys, *args)
+    assert rc == 2, (out, err)
+    assert "Traceback" not in err and needle in err
 
 
 def test_run_report_json_then_report_validate(capsys, tmp_path):
