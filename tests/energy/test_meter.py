@@ -138,6 +138,7 @@ def test_capacity_rewrites_and_wear():
     assert m.seconds >= rw_time * 0.99
     wear = 1e4 / (rw / m.seconds / 32768) / 3600
     assert cap["wear_hours"] == pytest.approx(wear)
+    assert cap["wear_out_tokens"] == pytest.approx(1e4 * 32768 / (rw / 10))
     # policy "chips": nothing charged, chips needed still reported
     with tp.meter(capacity="chips") as m2:
         events.record_program("l", k * n, cells, cfg)

@@ -92,6 +92,9 @@ class MeterViews:
             out["tokens"] = n
             out["rewrite_cells_per_token"] = rewrite_cells / n
             out["full_rewrites_per_token"] = rewrite_cells / n / st["cap"]
+            # tokens until the average cell reaches its endurance (wear levelling)
+            out["wear_out_tokens"] = (float(cfg.pcm.endurance_cycles) * st["cap"]
+                                      / (rewrite_cells / n)) if rewrite_cells else None
             out["tokens_per_s"] = (n / secs) if secs else None
         return out
 
