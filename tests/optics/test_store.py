@@ -113,10 +113,14 @@ def _changed(value, path):
                  "pcm.drift_compensation": names.DRIFT_COMPENSATIONS,
                  "mapping.input_range": names.INPUT_RANGES, "mapping.adc_range": names.ADC_RANGES,
                  "dynamic.mode": names.DYNAMIC_MODES, "host.kv_tier": ("sram", "dram", "ssd"),
-                 "mode": names.MODES}
+                 "mode": names.MODES, "power.laser": names.LASER_MODES,
+                 "memory.weights_tier": ("hbm", "dram", "ssd")}
         return [v for v in pools.get(path, (value + " (changed)",)) if v != value]
     if isinstance(value, dict):
-        return [{**value, "sram": value.get("sram", 0) + 1.0}]
+        return [{**value, "sram": value.get("sram", 0) + 1.0},
+                {k: v * 2 for k, v in value.items()}]
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        return [value[:-1]]                              # a shorter list of tiers
     if isinstance(value, tuple):
         return [tuple(v + 0.01 for v in value)]
     return []

@@ -100,6 +100,8 @@ def _host_op_event(op: str, st: Dict[str, int]) -> Dict[str, Any]:
 
     FLOPs are estimated as one per element read or written (elementwise ops, norms, softmax,
     routing: a lower bound; the device's matrix products never come here), bytes are measured.
+    Both follow the bytes the fallback counts as touched: a gather (an embedding lookup) reads
+    the elements it gathers and its indices, not its whole source, and a view touches nothing.
     """
     elements = max(st.get("elements_out", 0), st.get("bytes_in", 0) // 4)
     return dict(op=op, flops=float(elements), bytes=float(st.get("bytes_in", 0) + st.get("bytes_out", 0)),

@@ -41,7 +41,7 @@ from .interconnect import Placement, matrix_tiles, place, transfer
 from .kv_tiers import kv_capacity_bytes, kv_fill, tier_energy, tier_time
 from .capacity import capacity_plan
 from .static import STATIC_COMPONENTS, hosts_for, static_power
-from .workload import Workload, touched_experts, workload
+from .workload import Workload, meta_model, touched_experts, workload
 from ..hardware.resolve import resolve
 
 __all__ = ["plan", "sweep", "STAGES", "DYNAMIC_COMPONENTS", "DEFAULT_BATCHES"]
@@ -68,11 +68,7 @@ def _positive_int(name: str, v: Any) -> int:
 
 def _model_and_work(model_or_name: Any):
     if isinstance(model_or_name, str):
-        from ..models import deepseek
-        if model_or_name not in deepseek.MODELS:
-            raise ValueError(f"model_or_name: unknown model {model_or_name!r}; known models: "
-                             f"{', '.join(deepseek.MODELS)}")
-        model = deepseek.build_deepseek(model_or_name, device="meta")
+        model = meta_model(model_or_name)
         return model, workload(model, model_or_name)
     if isinstance(model_or_name, Workload):
         return None, model_or_name
@@ -248,8 +244,9 @@ def plan(model_or_name: Any, preset: Any = None, *, batch: int = 1, context: int
     """Energy, latency, throughput, utilisation, cost and wear per decoded token of a model on
     ``preset`` (see the module docstring), next to ``gpu`` doing the same work.
 
-    ``model_or_name``: an ``nn.Module`` (real or on the meta device) or a built-in model name
-    (``torch_photonic.models.MODELS``, e.g. ``"deepseek-v3"``). ``chips``: chips in the system;
+    ``model_or_name``: an ``nn.Module`` (real or on the meta device), a built-in model name
+    (registered by :mod:`torch_photonic.models`, e.g. ``"deepseek-v3"``) or a
+    :class:`Workload`. ``chips``: chips in the system;
     default the config's ``chips`` raised to what holds the weights (fewer than that rewrites
     weights every step). ``gpu=None`` leaves the GPU row out. Overrides as in
     :func:`torch_photonic.resolve`.

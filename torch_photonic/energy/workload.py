@@ -29,10 +29,32 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["Product", "Attention", "Layer", "Workload", "workload", "touched_experts",
-           "HOST_OPS_PER_LAYER", "HOST_FLOPS_PER_HIDDEN"]
+           "register_model", "meta_model", "planned_models", "HOST_OPS_PER_LAYER",
+           "HOST_FLOPS_PER_HIDDEN"]
+
+#: models the planner knows by name: name -> a function building it on the meta device
+#: (filled by :mod:`torch_photonic.models`, which imports this module, not the other way)
+_MODELS: Dict[str, Callable[[], Any]] = {}
+
+
+def register_model(name: str, build_meta: Callable[[], Any]) -> None:
+    """Let ``tp.plan(name, ...)`` build ``name`` (on the meta device) with ``build_meta()``."""
+    _MODELS[str(name)] = build_meta
+
+
+def planned_models() -> List[str]:
+    return list(_MODELS)
+
+
+def meta_model(name: str) -> Any:
+    """The registered model ``name`` built on the meta device."""
+    if name not in _MODELS:
+        raise ValueError(f"model_or_name: unknown model {name!r}; known models: "
+                         f"{', '.join(_MODELS) or '(none registered)'}")
+    return _MODELS[name]()
 
 #: host ops of a transformer layer besides routing (see the module docstring)
 HOST_OPS_PER_LAYER = 9

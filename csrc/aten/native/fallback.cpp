@@ -2,6 +2,7 @@
 #include "aten/native/fallback.h"
 
 #include "aten/native/host_ops.h"
+#include "aten/native/touched_bytes.h"
 #include "runtime/device.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -60,20 +61,36 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   }
 
   std::vector<Lent> lent;
-  int64_t bytes_in = 0;
   bool host_operand = false;    // a cpu tensor (not a 0-d scalar) among the arguments
   bool device_operand = false;
   at::Generator device_gen;  // a photonic generator lent to a CPU generator
   at::Generator host_gen;
 
-  auto lend = [&](const at::Tensor& t, bool written) -> at::Tensor {
+  // Bytes read (touched_bytes.h): photonic arguments, and the cpu index tensors of the ops that
+  // take them (host memory the host reads), in full; `out=` arguments not at all (only
+  // written); the source of a gather op one element per output element, once the output is
+  // known (gathered_item_size).
+  const bool host_operands_allowed = allows_host_operands(schema.operator_name());
+  const int gathered_source = gathered_source_argument(schema);
+  int64_t bytes_in = 0;
+  int64_t gathered_item_size = 0;
+  auto count_read = [&](const at::Tensor& t, size_t arg) {
+    if (args[arg].is_out()) return;
+    if (static_cast<int>(arg) == gathered_source) gathered_item_size = t.element_size();
+    else bytes_in += tensor_bytes(t);
+  };
+
+  auto lend = [&](const at::Tensor& t, size_t arg, bool written) -> at::Tensor {
     if (!t.defined()) return t;
     if (!is_photonic(t)) {
-      if (t.device().is_cpu() && t.dim() > 0) host_operand = true;
+      if (t.device().is_cpu() && t.dim() > 0) {
+        host_operand = true;
+        if (host_operands_allowed) count_read(t, arg);
+      }
       return t;
     }
     device_operand = true;
-    bytes_in += tensor_bytes(t);
+    count_read(t, arg);
     at::Tensor alias = host_alias(t);
     lent.push_back(Lent{t, alias, alias.storage().data(), written});
     return alias;
@@ -84,10 +101,10 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
     const auto* info = args[i].alias_info();
     const bool written = info != nullptr && info->isWrite();
     if (iv.isTensor()) {
-      iv = lend(iv.toTensor(), written);
+      iv = lend(iv.toTensor(), i, written);
     } else if (iv.isTensorList()) {
       auto list = iv.toTensorList();
-      for (size_t j = 0; j < list.size(); ++j) list.set(j, lend(list.get(j), written));
+      for (size_t j = 0; j < list.size(); ++j) list.set(j, lend(list.get(j), i, written));
       iv = std::move(list);
     } else if (iv.isList() && iv.toListRef().size() > 0 && args[i].type()->kind() == c10::TypeKind::ListType) {
       auto generic = iv.toList();
@@ -95,7 +112,7 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
       for (size_t j = 0; j < generic.size(); ++j) {
         c10::IValue e = generic.get(j);
         if (e.isTensor()) {
-          generic.set(j, lend(e.toTensor(), written));
+          generic.set(j, lend(e.toTensor(), i, written));
           optional_tensors = true;
         }
       }
@@ -115,7 +132,7 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
       iv = c10::IValue(host_gen);
     }
   }
-  if (host_operand && device_operand && !allows_host_operands(schema.operator_name())) {
+  if (host_operand && device_operand && !host_operands_allowed) {
     throw_device_mismatch(op_label(schema.operator_name()), device0(), c10::Device(c10::kCPU));
   }
 
@@ -135,9 +152,13 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
 
   // Results: an argument returned in place comes back as itself, a view of an argument as a
   // photonic view of the same storage, anything fresh is adopted.
+  bool fresh_result = false;  // a result that is no view of an argument
   auto to_device = [&](at::Tensor r) -> at::Tensor {
     if (!r.defined() || is_photonic(r)) return r;
-    if (r.layout() != c10::kStrided) return adopt_host_result(std::move(r));  // raises: dense device
+    if (r.layout() != c10::kStrided) {
+      fresh_result = true;
+      return adopt_host_result(std::move(r));  // raises: dense device
+    }
     for (const Lent& l : lent) {
       if (r.unsafeGetTensorImpl() == l.alias.unsafeGetTensorImpl()) return l.device;
     }
@@ -151,6 +172,7 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
         return v;
       }
     }
+    fresh_result = true;
     bytes_out += tensor_bytes(r);
     return adopt_host_result(std::move(r));
   };
@@ -174,6 +196,11 @@ void host_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
     for (size_t i = 0; i < num_returns; ++i) {
       const c10::IValue& iv = (*stack)[ret_first + i];
       if (iv.isTensor()) elements_out += iv.toTensor().numel();
+    }
+    bytes_in += elements_out * gathered_item_size;
+    if (!fresh_result && may_return_only_views(schema)) {
+      // Views of the arguments, nothing written: no byte moved, no element computed.
+      bytes_in = bytes_out = elements_out = 0;
     }
     record_host_op(op_label(schema.operator_name()), bytes_in, bytes_out, elements_out);
   }
