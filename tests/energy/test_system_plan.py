@@ -238,3 +238,16 @@ def test_negative_prices_and_powers_are_rejected(field):
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="model_or_name"):
         tp.plan("gpt-9", GLASS)
+
+
+def test_converted_model_plans_the_same_work():
+    """A converted model (photonic layers in place of nn.Linear) is the same work as its source."""
+    from torch_photonic.models import build_deepseek
+    model = build_deepseek("deepseek-tiny-random")
+    before = workload_of(model)
+    conv = tp.convert(model, "ideal")
+    after = workload_of(conv)
+    assert after.optical_weights == before.optical_weights > 0
+    assert after.macs_per_token() == before.macs_per_token()
+    assert [l.name for l in after.layers] == [l.name for l in before.layers]
+    assert tp.energy.capacity_plan(conv, "ideal")["weights"] == before.optical_weights

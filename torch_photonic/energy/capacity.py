@@ -1,8 +1,9 @@
 """Capacity planning: does a model's weight set fit on the configured chips?
 
-``capacity_plan(model, preset)`` walks the module tree and counts the weights that would go to the
-optics: every ``nn.Linear`` (and subclasses, e.g. photonic layers) and every 3-D parameter of
-a fused-experts module (``[experts, out, in]``, as in transformers' ``*Experts`` modules).
+``capacity_plan(model, preset)`` walks the module tree and counts the weights that would go to
+the optics: every ``nn.Linear`` (and modules shaped like one, e.g. photonic layers) and every
+3-D parameter of a fused-experts module (``[experts, out, in]``, as in transformers'
+``*Experts`` modules).
 Embeddings, norms, biases and MoE routers (routing runs on the host) stay electronic. Only
 shapes are read (``Parameter.shape``), so a model built under ``torch.device("meta")`` works
 and no real memory is used.
@@ -23,6 +24,7 @@ import math
 from typing import Any, Dict, List, Optional
 
 from . import model as E
+from .workload import is_linear
 from ..hardware.resolve import resolve
 
 __all__ = ["capacity_plan", "optical_weights"]
@@ -34,10 +36,9 @@ def _is_experts(name: str, module: Any) -> bool:
 
 def optical_weights(model: Any) -> List[Dict[str, Any]]:
     """One row per optical weight matrix group: name, kind, in, out, count (matrices)."""
-    import torch.nn as nn
     rows: List[Dict[str, Any]] = []
     for name, mod in model.named_modules():
-        if isinstance(mod, nn.Linear):
+        if is_linear(mod):
             w = mod.weight
             rows.append(dict(name=name, kind="linear", out=int(w.shape[0]),
                              inp=int(w.shape[1]), count=1))

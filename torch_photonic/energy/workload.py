@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["Product", "Attention", "Layer", "Workload", "workload", "touched_experts",
-           "register_model", "meta_model", "planned_models", "HOST_OPS_PER_LAYER",
+           "register_model", "meta_model", "planned_models", "is_linear", "HOST_OPS_PER_LAYER",
            "HOST_FLOPS_PER_HIDDEN"]
 
 #: models the planner knows by name: name -> a function building it on the meta device
@@ -157,6 +157,18 @@ def touched_experts(p: Product, batch: int) -> float:
     return p.count * (1.0 - (1.0 - p.per_token / p.count) ** int(batch))
 
 
+def is_linear(module: Any) -> bool:
+    """An ``nn.Linear`` or a module shaped like one (``in_features``, ``out_features`` and a 2-D
+    ``weight`` of ``[out, in]``, as a photonic layer): a weight product."""
+    import torch.nn as nn
+    if isinstance(module, nn.Linear):
+        return True
+    w = getattr(module, "weight", None)
+    return (hasattr(module, "in_features") and hasattr(module, "out_features")
+            and isinstance(w, nn.Parameter) and w.dim() == 2
+            and tuple(w.shape) == (int(module.out_features), int(module.in_features)))
+
+
 def _is_experts(name: str, module: Any) -> bool:
     return "expert" in type(module).__name__.lower() or name.rsplit(".", 1)[-1] == "experts"
 
@@ -201,7 +213,7 @@ def workload(model: Any, name: Optional[str] = None) -> Workload:
         return layers[key]
 
     for mod_name, mod in model.named_modules():
-        if isinstance(mod, nn.Linear):
+        if is_linear(mod):
             w = mod.weight
             em = _EXPERT_LINEAR.match(mod_name)
             if em and top_k:

@@ -33,7 +33,9 @@ from typing import Any, Dict, Optional, Sequence
 from ..device.module import set_config
 from ..energy.meter import meter
 from ..energy.capacity import capacity_plan
-from ..energy.report import fmt_j
+from ..energy.gpu import gpu_plan
+from ..energy.report import fmt_j, fmt_s
+from ..energy.workload import workload
 from ..hardware.names import DEFAULT_PRESET
 from ..hardware.resolve import resolve
 from ..models import deepseek as M
@@ -59,6 +61,19 @@ def _report_dict(report: ConversionReport) -> Dict[str, Any]:
                 optical_fraction=report.optical_fraction, summary=str(report))
 
 
+def _gpu_same_work(model, ids, tokens, gpu, joules_per_token):
+    """The same decode (this model, its batch, the mean cached context of the run) on ``gpu``:
+    the roofline of :func:`torch_photonic.energy.gpu.gpu_plan`, not a figure measured on other
+    shapes."""
+    batch, prompt = int(ids.shape[0]), int(ids.shape[1])
+    g = gpu_plan(workload(model), gpu, batch=batch, context=prompt + tokens // 2)
+    return dict(gpu=g["name"], batch=batch, context=g["context"], gpus_needed=g["gpus_needed"],
+                joules_per_token=g["joules_per_token"],
+                latency_s_per_token=g["latency_s_per_token"], bound=g["bound"],
+                ratio_energy=(g["joules_per_token"] / joules_per_token)
+                if joules_per_token else None)
+
+
 def _measure(model, ids, tokens, cfg, ref, gpu, progress, label):
     with meter(cfg) as energy_meter, M.expert_counts(model) as ec:
         res = M.greedy_generate(model, ids, tokens, progress=progress)
@@ -68,7 +83,7 @@ def _measure(model, ids, tokens, cfg, ref, gpu, progress, label):
     breakdown = {k: v / tokens for k, v in energy_meter.breakdown().items()}
     cap = energy_meter.capacity(tokens)
     try:
-        gpu_cmp = energy_meter.compare(gpu)
+        gpu_cmp = _gpu_same_work(model, ids, tokens, gpu, per_tok.get("joules"))
     except ValueError as e:  # an unknown GPU name should not sink the run
         gpu_cmp = dict(error=f"{type(e).__name__}: {e}")
     return dict(path=label, tokens=res.tokens[0].tolist(), seconds=res.seconds, **cmp,
@@ -308,8 +323,10 @@ def format_run(out: Dict[str, Any]) -> str:
             lines.append(f"           GPU comparison unavailable: {g['error']}")
         elif g:
             ratio = g.get("ratio_energy")
-            lines.append(f"           vs {g.get('gpu')} ({g.get('regime')}, matched "
-                         f"{g.get('matched')}): GPU/photonic energy "
+            lines.append(f"           vs {g.get('gpu')} at the same work (batch {g['batch']}, "
+                         f"context {g['context']}, {g['gpus_needed']} GPU, {g['bound']}-bound): "
+                         f"{fmt_j(g['joules_per_token'])}/token, "
+                         f"{fmt_s(g['latency_s_per_token'])}/token; GPU/photonic energy "
                          f"{'n/a' if ratio is None else f'{ratio:.3g}x'}")
         lines.append(f"           tokens per expert (all layers): {r['tokens_per_expert']}")
         cv = r.get("converters")
