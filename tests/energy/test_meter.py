@@ -174,6 +174,17 @@ def test_per_token_cost_and_bad_input():
             m.per_token(bad)
     c = m.cost(0.10, pue=1.2)
     assert c["cost_per_million_tokens"] == pytest.approx(m.joules / 3 * 1e6 * 1.2 / 3.6e6 * 0.10)
+    # owning: the chip and its host paid off over the tokens served at the metered rate
+    cfg = m._cfg()
+    cc = cfg.cost
+    a = cfg.array
+    chip = (cc.substrate_usd + a.tiles_per_chip * (a.tile_rows + a.tile_cols)
+            * cc.cmos_mm2_per_channel * cc.cmos_usd_per_mm2
+            + cc.laser_usd_per_w * cfg.optics.laser_power_w)
+    served = cc.amortization_years * 365.25 * 86400 * cc.utilization * 3 / m.seconds
+    assert c["owning_per_million_tokens"] == pytest.approx(1e6 * (chip + cc.host_usd) / served)
+    assert c["total_per_million_tokens"] == pytest.approx(
+        c["owning_per_million_tokens"] + c["cost_per_million_tokens"])
     with pytest.raises(ValueError, match="token count"):
         _meter_with_work().cost(0.1)                 # no token count known yet
     with pytest.raises(ValueError):

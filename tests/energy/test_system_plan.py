@@ -251,3 +251,14 @@ def test_converted_model_plans_the_same_work():
     assert after.macs_per_token() == before.macs_per_token()
     assert [l.name for l in after.layers] == [l.name for l in before.layers]
     assert tp.energy.capacity_plan(conv, "ideal")["weights"] == before.optical_weights
+
+
+def test_placement_is_reported_and_covers_every_chip():
+    p = tp.plan("deepseek-v3", GLASS, batch=1, context=128, gpu=None)
+    pl = p["placement"]
+    assert [x["layer"] for x in pl][0] == "layers.0" and pl[-1]["layer"] == "head"
+    assert pl[0]["first_chip"] == 0 and pl[-1]["last_chip"] == p["chips"] - 1
+    assert sum(x["tiles"] for x in pl) == p["tiles_needed"]
+    # in order: a layer starts on the chip where the previous one ends, or the next
+    for a, b in zip(pl, pl[1:]):
+        assert b["first_chip"] in (a["last_chip"], a["last_chip"] + 1)

@@ -142,7 +142,11 @@ class MeterViews:
 
     def cost(self, price_per_kwh: float, pue: float = 1.2,
              n_tokens: Optional[float] = None) -> Dict[str, Any]:
-        """Electricity cost per million tokens (facility energy = IT energy x PUE)."""
+        """Electricity cost per million tokens (facility energy = IT energy x PUE), and the
+        owning cost of the config's chips and hosts (``cfg.cost``: price, amortisation,
+        utilisation) at the token rate the meter saw (``owning_per_million_tokens``;
+        :func:`torch_photonic.energy.cost.usd_per_million_tokens`). ``tp.plan`` prices a
+        system at scale."""
         if not price_per_kwh >= 0 or not pue >= 1.0:
             raise ValueError(f"need price_per_kwh >= 0 and pue >= 1, got {price_per_kwh}, {pue}")
         n = self._tokens(n_tokens)
@@ -155,6 +159,15 @@ class MeterViews:
             kwh = j / n * 1e6 * pue / 3.6e6
             out[m] = dict(kwh_per_million_tokens=kwh, cost_per_million_tokens=kwh * price_per_kwh)
         out["cost_per_million_tokens"] = (out[self.mode] or {}).get("cost_per_million_tokens")
+        secs = self.total_seconds("bottom_up") or 0.0
+        cfg = self._cfg()
+        if secs > 0 and hasattr(cfg, "cost"):
+            from .cost import usd_per_million_tokens
+            own = usd_per_million_tokens(cfg, int(E._get(cfg, "chips")), 0.0, n / secs)
+            out["owning_per_million_tokens"] = own["owning"]
+            out["total_per_million_tokens"] = (own["owning"] + out["cost_per_million_tokens"]
+                                               if out["cost_per_million_tokens"] is not None
+                                               else None)
         return out
 
     # ------------------------------------------------------------------ reports

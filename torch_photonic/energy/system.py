@@ -255,7 +255,8 @@ def plan(model_or_name: Any, preset: Any = None, *, batch: int = 1, context: int
     ``tiles_needed``, ``chips_needed``, ``fits``, ``rewrite_cells_per_token``, ...) and adds
     ``joules_per_token`` (``by_component``: ``static`` and ``dynamic`` apart),
     ``joules_per_token_static``, ``latency_s_per_token`` (``by_stage``), ``tokens_per_s``,
-    ``utilization``, ``chips``, ``usd_per_million_tokens``, ``wear_out_tokens`` and ``gpu``.
+    ``utilization``, ``chips``, ``usd_per_million_tokens``, ``wear_out_tokens``, ``placement``
+    (the chips each layer sits on) and ``gpu``.
     """
     batch = _positive_int("batch", batch)
     context = _positive_int("context", context)
@@ -338,6 +339,8 @@ def plan(model_or_name: Any, preset: Any = None, *, batch: int = 1, context: int
         kv=dict(bytes=kv_total, tiers=kv_tiers, capacity_bytes=kv_capacity_bytes(cfg, hosts)),
         interconnect=dict(bytes_per_token=total.link_bytes / tokens_per_step,
                           transfers_per_step=timed.transfers * micro),
+        placement=[dict(layer=l.name, first_chip=l.first_chip, last_chip=l.last_chip,
+                        tiles=l.tiles) for l in pl.layers],
     )
     if gpu:
         from .gpu import gpu_plan
