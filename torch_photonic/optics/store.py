@@ -264,6 +264,66 @@ class WeightStore:
         with self._lock:
             return sum(e.state.nbytes for per in self._entries.values() for e in per.values())
 
+    # ------------------------------------------------------------------ saving and loading
+    def export(self, weight: torch.Tensor) -> Dict[str, Any]:
+        """What the cells of ``weight`` hold, as plain tensors and numbers: its name, its own
+        age (None: the default age), and per programmed matrix the matrix key, the config (as
+        a dict), the t0 conductances and scales, the converter ranges, the seed, the read and
+        write counters and the clip counts. :meth:`restore` puts them back."""
+        with self._lock:
+            per = dict(self._entries.get(weight) or {})
+            age = self._ages.get(weight)
+            name = self.name_of(weight)
+        mats = []
+        for (where, config), e in per.items():
+            st = e.state
+            mats.append(dict(
+                where=[where[0], list(where[1]), list(where[2])], config=config.to_dict(),
+                weff=st.base_weight().detach().cpu().clone(), scales=st.scales.cpu().clone(),
+                full_scale=None if st.full_scale is None else st.full_scale.cpu().clone(),
+                input_range=None if st.input_range is None else st.input_range.cpu().clone(),
+                seed=int(st.seed), reads=int(e.reads), writes=int(e.writes),
+                cells_written=int(st.cells_written), times_programmed=int(st.times_programmed),
+                clips=[st.clips.inputs, st.clips.inputs_clipped, st.clips.outputs,
+                       st.clips.outputs_clipped, st.clips.retries]))
+        return dict(name=name, age=age, matrices=mats)
+
+    def restore(self, weight: torch.Tensor, saved: Dict[str, Any]) -> int:
+        """Puts the cells :meth:`export` saved back for ``weight`` (the same values: nothing is
+        programmed, no noise is drawn, nothing is charged); the weight takes the saved name
+        and age. Returns the matrices restored."""
+        mats = []
+        for m in saved["matrices"]:
+            config = HardwareConfig.from_dict(m["config"])
+            where = (int(m["where"][0]), tuple(int(s) for s in m["where"][1]),
+                     tuple(int(s) for s in m["where"][2]))
+            weff = m["weff"].to(torch.float32)
+            if tuple(weff.shape) != where[1]:
+                raise ValueError(f"restore: saved cells of {saved['name']!r} have shape "
+                                 f"{tuple(weff.shape)}, the matrix {where[1]}")
+            state = kernels.ProgrammedState(
+                weff=weff, scales=m["scales"].to(torch.float32), config=config,
+                seed=int(m["seed"]), full_scale=m["full_scale"], input_range=m["input_range"],
+                cells_written=int(m["cells_written"]),
+                times_programmed=int(m["times_programmed"]), _shape=tuple(weff.shape))
+            state.clips = kernels.ClipCounts(*[int(v) for v in m["clips"]])
+            mats.append(((where, config), _Entry(state=state, version=self._version(weight),
+                                                 reads=int(m["reads"]),
+                                                 writes=int(m["writes"]))))
+        with self._lock:
+            self._names[weight] = str(saved["name"])
+            if saved.get("age") is not None:
+                self._ages[weight] = float(saved["age"])
+            else:
+                self._ages.pop(weight, None)
+            per = self._entries.get(weight)
+            if per is None:
+                per = {}
+                self._entries[weight] = per
+            for key, entry in mats:
+                per[key] = entry
+        return len(mats)
+
 
 #: The process-wide store both paths use.
 store = WeightStore()
