@@ -30,7 +30,8 @@ from .quant import QuantizedTensor, dequantize, fake_quantize, formats, quantize
 from .hardware import (DEFAULT_PRESET, HardwareConfig, link_budget, load, preset,  # noqa: E402
                        presets, resolve)
 from .nn import (PhotonicExperts, PhotonicLinear, age, calibrate, clip_rates,  # noqa: E402
-                 convert, keep_digital, label_parameters, program, set_time)
+                 convert, keep_digital, label_parameters, load_programmed, program,
+                 save_programmed, set_time)
 from .nn.lifecycle import install_labelling_hook as _install_labelling_hook  # noqa: E402
 from .energy import Meter, meter, plan  # noqa: E402
 from .device import get_config, set_config  # noqa: E402
@@ -45,7 +46,8 @@ __all__ = ["QuantizedTensor", "dequantize", "fake_quantize", "formats", "quantiz
            "DEFAULT_PRESET", "HardwareConfig", "load", "preset", "presets", "resolve",
            "PhotonicExperts", "PhotonicLinear", "convert", "keep_digital", "label_parameters", "program",
            "set_time", "age", "calibrate", "clip_rates", "link_budget", "Meter", "meter", "plan", "get_config", "set_config", "build_deepseek",
-           "get_model_config", "greedy_generate", "tiny_deepseek_config", "diagnose", "finetune"]
+           "get_model_config", "greedy_generate", "tiny_deepseek_config", "diagnose", "finetune",
+           "save_programmed", "load_programmed"]
 
 _install_labelling_hook()
 # The default the device's matrix products run with: the glass-substrate PCM chip (README).
