@@ -37,6 +37,7 @@ from .energy import Meter, meter, plan  # noqa: E402
 from .device import get_config, set_config  # noqa: E402
 from .models import build_deepseek, get_model_config, greedy_generate, tiny_deepseek_config  # noqa: E402
 from .eval.diagnose import diagnose  # noqa: E402
+from .optics.kernels import kernel_backend  # noqa: E402
 from .train import finetune  # noqa: E402
 from . import device, energy, eval, hardware, models, nn, optics, quant  # noqa: E402,F401
 
@@ -47,7 +48,7 @@ __all__ = ["QuantizedTensor", "dequantize", "fake_quantize", "formats", "quantiz
            "PhotonicExperts", "PhotonicLinear", "convert", "keep_digital", "label_parameters", "program",
            "set_time", "age", "calibrate", "clip_rates", "link_budget", "Meter", "meter", "plan", "get_config", "set_config", "build_deepseek",
            "get_model_config", "greedy_generate", "tiny_deepseek_config", "diagnose", "finetune",
-           "save_programmed", "load_programmed"]
+           "save_programmed", "load_programmed", "kernel_backend"]
 
 _install_labelling_hook()
 # The default the device's matrix products run with: the glass-substrate PCM chip (README).

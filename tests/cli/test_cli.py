@@ -1,4 +1,5 @@
-"""The torch-photonic console script, run as ``python -m torch_photonic.cli``."""
+"""The torch-photonic console script: the installed script as a process, ``main()`` in this
+process where no process is needed."""
 import json
 
 import pytest

@@ -32,8 +32,8 @@ Expected failures
 ``tests/device/opdb_expected_failures.txt`` lists every known failure, one line per test id
 (``check::op_name[.variant]``, or ``ideal/check::...`` for a failure of the optical path only)
 followed by ``: reason``. A listed test that fails is reported as
-xfail; a listed test that passes is reported as XPASS (remove its line); a failure that is not
-listed fails the run.
+xfail; a listed test that passes fails the run (strict xfail: remove its line); a failure that is
+not listed fails the run.
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def _params(check: str, ops):
             marks = list(_marks)
             reason = EXPECTED.get(test_id) or (EXPECTED.get(f"ideal/{test_id}") if config == "ideal" else None)
             if reason:
-                marks.append(pytest.mark.xfail(reason=reason, strict=False))
+                marks.append(pytest.mark.xfail(reason=reason, strict=True))
             out.append(pytest.param(op, config, id=f"{config}-{_full_name(op)}", marks=marks))
     return out
 

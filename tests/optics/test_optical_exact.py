@@ -1,4 +1,6 @@
 """Noise, drift and rounding off: the optical product equals fake_quantize(x) @ fake_quantize(W).T."""
+import zlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -33,7 +35,7 @@ def test_nvfp4_needs_fp4():
 
 @pytest.mark.parametrize("fmt,scaling", COMBOS)
 def test_noise_off_equals_fake_quantized_product(fmt, scaling):
-    torch.manual_seed(hash((fmt, scaling)) % 1000)
+    torch.manual_seed(zlib.crc32(f"{fmt}/{scaling}".encode()))  # the same data in every process
     cfg = _cfg(formats__weight_format=fmt, formats__weight_scaling=scaling,
                formats__activation_format=fmt, formats__activation_scaling=scaling)
     assert cfg.is_exact

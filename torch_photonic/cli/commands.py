@@ -23,7 +23,7 @@ from ..eval import aging
 from ..eval.diagnose import diagnose, format_diagnosis, human_time
 from ..hardware.names import DEFAULT_PRESET
 from ..hardware.presets import preset, presets
-from ..hardware.resolve import resolve
+from ..hardware.resolve import resolve_as
 from ..models import deepseek
 from ..nn.hwa import learnable_ranges
 from ..train import setups
@@ -63,10 +63,11 @@ def _emit_json(data: Any) -> None:
 def _resolve_preset(spec: str, overrides: Sequence = ()):
     """A HardwareConfig from a preset name or a .json/.toml file (UsageError on bad input)."""
     try:
-        return resolve(spec, **dict(overrides))
+        return resolve_as("--preset", spec, **dict(overrides))
     except (ValueError, TypeError, KeyError, OSError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        raise UsageError(f"bad preset {spec!r}: {msg}") from None
+        raise UsageError(msg if msg.startswith("--preset") else f"bad preset {spec!r}: {msg}") \
+            from None
 
 
 def _progress(args) -> bool:
@@ -185,8 +186,7 @@ def cmd_run(args) -> int:
     if paths and "finetuned" in paths and not trained:
         raise UsageError(f"--path finetuned needs a model with trained weights (deepseek-tiny), "
                          f"not {args.model!r}")
-    cfg = _resolve_preset(args.preset, args.set or ()) if paths is None or len(paths) > 1 \
-        else args.preset
+    cfg = _resolve_preset(args.preset, args.set or ())  # bad presets fail before any work
     out = acceptance.run_deepseek(
         model=args.model, preset=cfg, tokens=args.tokens, paths=paths,
         prompt_len=args.prompt_len, seed=args.seed, experts_implementation=args.experts,
@@ -197,7 +197,18 @@ def cmd_run(args) -> int:
         _emit_json(out)
     else:
         print(acceptance.format_run(out))
-    return 0
+    results = (out or {}).get("results", {})
+    failed = {p: r["error"] for p, r in results.items() if "error" in r}
+    return _failed("run", "path", failed)
+
+
+def _failed(command: str, what: str, errors: Dict[str, str]) -> int:
+    """Exit code 1 with one line per failed ``what`` on stderr, or 0 when nothing failed."""
+    if not errors:
+        return 0
+    for name, err in errors.items():
+        print(f"torch-photonic {command}: error: {what} {name!r} failed: {err}", file=sys.stderr)
+    return 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,13 +216,7 @@ def cmd_run(args) -> int:
 # ---------------------------------------------------------------------------------------------
 
 def cmd_accuracy(args) -> int:
-    formats = accuracy.FORMAT_SCALINGS
-    if args.format:
-        formats = []
-        for f in args.format:
-            if "/" not in f:
-                raise UsageError(f"--format expects FORMAT/SCALING (e.g. fp8_e4m3/mx), got {f!r}")
-            formats.append(tuple(f.split("/", 1)))
+    formats = [tuple(f) for f in args.format] if args.format else accuracy.FORMAT_SCALINGS
     configs: List[Any] = [_resolve_preset(p) for p in args.preset or ()]
     tokens = None if args.no_smollm2 else (args.tokens or (128 if args.quick else 512))
     n = args.sentences or 200
@@ -226,7 +231,7 @@ def cmd_accuracy(args) -> int:
               f"news sentences" + (f"; SmolLM2-135M: perplexity on {accuracy.SLICE_PLAY} (first "
                                    f"{tokens} tokens)" if tokens else ""))
         print(accuracy.format_rows(rows))
-    return 0
+    return _failed("accuracy", "row", {r.label: r.error for r in rows if r.error})
 
 
 # ---------------------------------------------------------------------------------------------

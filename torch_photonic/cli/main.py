@@ -9,9 +9,11 @@ Commands (``--json`` on every one prints machine-readable output on stdout inste
     torch-photonic accuracy --quick             accuracy on real weights (MiniLM, SmolLM2)
     torch-photonic report meter.json            re-render a saved meter report
 
-Bad input (an unknown model or preset, a preset file with a missing field, ``--tokens 0``)
-gives a one-line error on stderr and exit code 2; ``--debug`` shows tracebacks of internal
-errors (exit code 1). The argparse tree is in :mod:`.parser`, the commands in :mod:`.commands`.
+Bad input (an unknown model, preset, GPU or format, a preset file with a missing field or a
+non-integer count, ``--tokens 0``) gives a one-line error on stderr and exit code 2, before any
+work starts. Work that was asked for and failed exits with code 1: a ``run`` path or an
+``accuracy`` row that errored (the others still run and print; each failure is named on
+stderr). ``--debug`` shows tracebacks of internal errors (exit code 1). The argparse tree is in :mod:`.parser`, the commands in :mod:`.commands`.
 """
 from __future__ import annotations
 

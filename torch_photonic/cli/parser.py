@@ -11,7 +11,8 @@ import math
 import sys
 from typing import Any, Tuple
 
-from ..hardware.names import DEFAULT_PRESET
+from ..energy import baselines
+from ..hardware.names import DEFAULT_PRESET, QUANT_FORMATS, SCALINGS
 from ..train.setups import MODELS as FINETUNE_MODELS
 from .commands import (cmd_accuracy, cmd_age, cmd_diagnose, cmd_finetune, cmd_plan, cmd_presets,
                        cmd_report, cmd_run)
@@ -77,6 +78,39 @@ def _times(s: str) -> Tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated seconds (e.g. 1,3600,86400), "
                                          f"got {s!r}")
     return tuple(_seconds(p) for p in parts)
+
+
+def _gpu(allow_none: bool):
+    """An argparse type: a GPU baseline name (``energy/data/gpu_baselines.json``), or ``none``
+    where the GPU row may be left out."""
+    def parse(s: str) -> Any:
+        if allow_none and s.strip().lower() == "none":
+            return "none"
+        try:
+            baselines.get(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"unknown GPU {s!r}; known: {', '.join(baselines.known())}"
+                + (" (or none)" if allow_none else "")) from None
+        return s
+    parse.__name__ = "GPU name"
+    return parse
+
+
+def _format_scaling(s: str) -> Tuple[str, str]:
+    """An argparse type: ``FORMAT/SCALING`` of the quantizer (e.g. ``fp8_e4m3/mx``)."""
+    fmt, sep, scaling = s.partition("/")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected FORMAT/SCALING (e.g. fp8_e4m3/mx), got {s!r}")
+    if fmt not in QUANT_FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown format {fmt!r} in {s!r}; formats: "
+                                         f"{', '.join(QUANT_FORMATS)}")
+    if scaling not in SCALINGS:
+        raise argparse.ArgumentTypeError(f"unknown scaling {scaling!r} in {s!r}; scalings: "
+                                         f"{', '.join(SCALINGS)}")
+    if scaling == "nvfp4" and fmt != "fp4_e2m1":
+        raise argparse.ArgumentTypeError(f"scaling nvfp4 is only defined for fp4_e2m1, got {s!r}")
+    return fmt, scaling
 
 
 def _override(s: str) -> Tuple[str, Any]:
@@ -161,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", type=_positive_int, default=1, help="sequences decoded at once (default 1)")
     sp.add_argument("--context", type=_positive_int, default=4096,
                     help="cached tokens per sequence (default 4096)")
-    sp.add_argument("--gpu", default="h100", help="GPU doing the same work (default h100; 'none' to leave out)")
+    sp.add_argument("--gpu", default="h100", type=_gpu(allow_none=True),
+                    help="GPU doing the same work (default h100; 'none' to leave out)")
     sp.add_argument("--gpu-dtype", default="bf16", choices=("bf16", "fp8"),
                     help="the GPU's precision (default bf16)")
     sp.add_argument("--sweep", nargs="*", type=_positive_int, metavar="BATCH",
@@ -201,10 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="routed experts implementation (default grouped_mm)")
     sp.add_argument("--seed", type=_nonneg_int, default=0,
                     help="random weights and prompt, fine-tuning batches (default 0)")
-    sp.add_argument("--gpu", default="h100", help="GPU baseline for the comparison (default h100)")
+    sp.add_argument("--gpu", default="h100", type=_gpu(allow_none=False),
+                    help="GPU baseline for the comparison (default h100)")
     sp.add_argument("--plot", metavar="PNG", help="write the energy plot of the last emulated path")
     sp.add_argument("--report-json", metavar="FILE", help="save the meter report (see 'report')")
     sp.add_argument("--strict", action="store_true", help="fail on the first path that errors")
+    sp.add_argument("--distributed", action="store_true",
+                    help="under torchrun: spread the chips over the processes (routed experts "
+                         "and layers across ranks, transfers charged, meters merged on rank 0; "
+                         "paths cpu and convert)")
+    sp.add_argument("--timeout", type=_number_above(0.0, False), default=120.0, metavar="S",
+                    help="with --distributed: seconds any collective may wait for the other "
+                         "ranks before the run stops with an error (default 120)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_run)
 
@@ -216,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(torch_photonic.eval.tables.TARGETS).")
     sp.add_argument("--quick", action="store_true", help="128 SmolLM2 tokens instead of 512")
     sp.add_argument("--preset", action="append", help="preset name or file to evaluate (repeatable)")
-    sp.add_argument("--format", action="append", metavar="FORMAT/SCALING",
+    sp.add_argument("--format", action="append", metavar="FORMAT/SCALING", type=_format_scaling,
                     help="fake-quant rows (repeatable; default fp8_e4m3/mx fp8_e4m3/block128 fp4_e2m1/nvfp4)")
     sp.add_argument("--sentences", type=_positive_int, help="MiniLM sentences (default 200)")
     sp.add_argument("--tokens", type=_positive_int, help="SmolLM2 slice length in tokens (default 512)")

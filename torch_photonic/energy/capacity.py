@@ -13,10 +13,13 @@ padding (``ceil(in/tile_rows) * ceil(out/tile_cols)`` tiles). Chips needed = the
 ``ceil(cells / cells_per_chip)`` and ``ceil(tiles / tiles_per_chip)``.
 
 If the model does not fit, the configured chips pin what fits and the rest is rewritten when
-used: ``rewrite_cells_per_token = active_cells_per_token * (1 - capacity / cells_needed)``
-(active: every optical weight a decoded token reads; for MoE only ``top_k / n_experts`` of the
-routed experts, from ``model.config``), with its write energy and time (energy/model.py), and the
-wear-out time when the rewrite time bounds the token rate.
+used: ``rewrite_cells_per_token = active_cells_per_token * overflow`` (active: every optical
+weight a decoded token reads; for MoE only ``top_k / n_experts`` of the routed experts, from
+``model.config``), with its write energy and time (energy/model.py), and the wear-out time when
+the rewrite time bounds the token rate. ``overflow`` is the share of the model that does not stay
+resident, by whichever runs out first: cells (``1 - capacity_cells / cells_needed``) or tiles
+(``1 - capacity_tiles / tiles_needed``; many small matrices fill tiles long before cells). Every
+figure is >= 0.
 """
 from __future__ import annotations
 
@@ -76,6 +79,10 @@ def capacity_plan(model: Any, preset: Any = None, *,
     a = cfg.array
     cpw = int(a.cells_per_weight)
     rows, cols = int(a.tile_rows), int(a.tile_cols)
+    if active_fraction is not None and (isinstance(active_fraction, bool) or not isinstance(
+            active_fraction, (int, float)) or not 0.0 <= active_fraction <= 1.0):
+        raise ValueError(f"active_fraction must be a number in [0, 1] (the share of the routed "
+                         f"experts' weights a token reads) or None, got {active_fraction!r}")
     frac = _active_fraction(model) if active_fraction is None else float(active_fraction)
 
     weights = tiles = active = 0
@@ -89,6 +96,7 @@ def capacity_plan(model: Any, preset: Any = None, *,
                        1 if weights else 0)
     chips = int(E._get(cfg, "chips"))
     cap = E.capacity_cells(cfg)
+    cap_tiles = chips * int(a.tiles_per_chip)
     fits = chips_needed <= chips
     active_cells = active * cpw
     out: Dict[str, Any] = dict(
@@ -99,12 +107,14 @@ def capacity_plan(model: Any, preset: Any = None, *,
         active_weights_per_token=int(active), active_cells_per_token=int(active_cells),
         program_joules=E.program_energy(cfg, cells), program_seconds=E.program_time(cfg, cells),
     )
+    overflow = 0.0 if fits else max(0.0, 1.0 - cap / cells if cells else 0.0,
+                                    1.0 - cap_tiles / tiles if tiles else 0.0)
     if fits:
         out.update(rewrite_cells_per_token=0, rewrites_per_token=0.0,
                    rewrite_joules_per_token=0.0, rewrite_seconds_per_token=0.0,
                    wear_hours=None)
     else:
-        rw = active_cells * (1.0 - cap / cells)
+        rw = active_cells * overflow
         t = E.program_time(cfg, rw)
         out.update(rewrite_cells_per_token=rw, rewrites_per_token=rw / cap,
                    rewrite_joules_per_token=E.program_energy(cfg, rw),

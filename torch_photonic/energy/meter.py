@@ -23,16 +23,16 @@ live in :mod:`torch_photonic.energy.meter_views`, which :class:`Meter` inherits.
 from __future__ import annotations
 
 import math
+import numbers
 import threading
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 from . import model as E
 from . import events
 from .meter_views import MODES, MeterViews
 from .static import static_energy
 from .schema import SCHEMA_PATH, SCHEMA_VERSION
-from ..hardware.resolve import resolve
+from ..hardware.resolve import resolve, resolve_as
 
 __all__ = ["Meter", "meter", "SCHEMA_PATH", "SCHEMA_VERSION"]
 
@@ -40,7 +40,7 @@ __all__ = ["Meter", "meter", "SCHEMA_PATH", "SCHEMA_VERSION"]
 class _Row:
     __slots__ = ("module", "op", "calls", "macs", "optical_macs", "rows", "bu", "claim",
                  "seconds_bu", "seconds_claim", "used_cells", "host_flops", "host_bytes",
-                 "kv_read", "kv_written", "claim_missing")
+                 "kv_read", "kv_written", "claim_missing", "link_j", "link_s")
 
     def __init__(self, module: str, op: str):
         self.module, self.op = module, op
@@ -57,6 +57,8 @@ class _Row:
         self.host_bytes = 0.0
         self.kv_read = 0.0
         self.kv_written = 0.0
+        self.link_j = 0.0        # transfers between chips, priced when recorded
+        self.link_s = 0.0
         self.claim_missing = False
 
 
@@ -123,7 +125,11 @@ class Meter(MeterViews):
                  resident_cells: Optional[int] = None):
         if capacity not in ("rewrite", "chips"):
             raise ValueError(f"capacity must be 'rewrite' or 'chips', got {capacity!r}")
-        self.config = None if config is None else resolve(config)
+        if resident_cells is not None and (isinstance(resident_cells, bool) or not isinstance(
+                resident_cells, numbers.Real) or not 0 <= resident_cells < math.inf):
+            raise ValueError(f"resident_cells must be a finite number of cells >= 0 or None, "
+                             f"got {resident_cells!r}")
+        self.config = None if config is None else resolve_as("config", config)
         self.policy = capacity
         self.resident_cells = resident_cells
         self.tokens: Optional[int] = None
@@ -181,6 +187,14 @@ class Meter(MeterViews):
                 r.calls += 1
                 r.host_flops += p["flops"]
                 r.host_bytes += p["bytes"]
+            elif kind == "transfer":
+                from .interconnect import transfer
+                cfg = self._cfg()
+                r = self._row(p.get("module") or "interconnect", "transfer")
+                r.calls += 1
+                j, s = transfer(cfg, p["bytes"], scaleout=p.get("scaleout", False))
+                r.link_j += j
+                r.link_s += s
             elif kind == "kv":
                 r = self._row(p.get("module") or "kv_cache", "kv")
                 r.calls += 1
@@ -221,6 +235,42 @@ class Meter(MeterViews):
             r.used_cells += cells
             key = (p["module"], p.get("expert"))
             self._weights[key] = max(self._weights.get(key, 0), cells)
+
+    # ------------------------------------------------------------------ merging
+    def export_state(self) -> Dict[str, Any]:
+        """What this meter counted, as plain values (:meth:`merge_state` adds it to another
+        meter: the meters of the processes of a distributed run merge on one of them)."""
+        with self._lock:
+            rows = [{k: (dict(getattr(r, k)) if isinstance(getattr(r, k), dict)
+                         else getattr(r, k)) for k in _Row.__slots__}
+                    for r in self._rows.values()]
+            return dict(rows=rows, programmed_cells=self._programmed_cells,
+                        weights=[[m, e, c] for (m, e), c in self._weights.items()],
+                        config=None if self._last_config is None else self._last_config.to_dict())
+
+    def merge_state(self, state: Dict[str, Any]) -> None:
+        """Adds the counts of another meter's :meth:`export_state` to this one's."""
+        from ..hardware.config import HardwareConfig
+        with self._lock:
+            for d in state["rows"]:
+                r = self._row(d["module"], d["op"])
+                for k in _Row.__slots__:
+                    if k in ("module", "op"):
+                        continue
+                    v = d[k]
+                    if isinstance(v, dict):
+                        for c, j in v.items():
+                            _add(getattr(r, k), c, j)
+                    elif isinstance(v, bool):
+                        setattr(r, k, getattr(r, k) or v)
+                    else:
+                        setattr(r, k, getattr(r, k) + v)
+            self._programmed_cells += int(state["programmed_cells"])
+            for m, e, c in state["weights"]:
+                key = (m, e)
+                self._weights[key] = max(self._weights.get(key, 0), int(c))
+            if self._last_config is None and state.get("config") is not None:
+                self._last_config = HardwareConfig.from_dict(state["config"])
 
     # ------------------------------------------------------------------ helpers
     def _cfg(self) -> Any:
@@ -263,6 +313,8 @@ class Meter(MeterViews):
             _add(out, "host", E.host_energy(cfg, r.host_flops, r.host_bytes))
         if r.kv_read or r.kv_written:
             _add(out, "kv", E.kv_energy(cfg, r.kv_read + r.kv_written))
+        if r.link_j:
+            _add(out, "interconnect", r.link_j)
         if self.policy == "rewrite" and st["overflow"] and r.used_cells:
             _add(out, "pcm_rewrite", E.program_energy(cfg, r.used_cells * st["overflow"]))
         if mode == "claim" and r.claim_missing:
@@ -276,6 +328,7 @@ class Meter(MeterViews):
             t += E.host_seconds(cfg, r.host_flops, r.host_bytes, r.calls)
         if r.kv_read or r.kv_written:
             t += E.kv_seconds(cfg, r.kv_read + r.kv_written)
+        t += r.link_s
         if self.policy == "rewrite" and st["overflow"] and r.used_cells:
             t += E.program_time(st["cfg"], r.used_cells * st["overflow"])
         return t
@@ -353,15 +406,13 @@ class Meter(MeterViews):
         return self.tops() or 0.0
 
 
-@contextmanager
 def meter(config: Any = None, capacity: str = "rewrite",
-          resident_cells: Optional[int] = None) -> Iterator[Meter]:
-    """Open a :class:`Meter` for the ``with`` block (nests, thread-safe).
+          resident_cells: Optional[int] = None) -> Meter:
+    """A :class:`Meter` to open with ``with`` (nests, thread-safe).
 
-    ``config`` prices host and KV events (default: the config of the products seen);
-    ``capacity`` is ``"rewrite"`` or ``"chips"``; ``resident_cells`` overrides the size of the
-    resident model (e.g. from :func:`torch_photonic.plan`).
+    ``config`` prices host and KV events (default: the config of the products seen); it is
+    resolved here, so a bad one fails at this call (``ValueError`` naming ``config``), before
+    any work. ``capacity`` is ``"rewrite"`` or ``"chips"``; ``resident_cells`` overrides the
+    size of the resident model (e.g. from :func:`torch_photonic.plan`).
     """
-    m = Meter(config=config, capacity=capacity, resident_cells=resident_cells)
-    with m:
-        yield m
+    return Meter(config=config, capacity=capacity, resident_cells=resident_cells)

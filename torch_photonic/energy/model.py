@@ -85,7 +85,7 @@ __all__ = [
 OPTICAL_COMPONENTS = ("laser", "dac", "adc", "digital", "memory")
 #: every component a meter reports, in report order ("claim" only in claim mode)
 COMPONENTS = ("laser", "dac", "adc", "digital", "memory", "claim", "pcm_write", "pcm_rewrite", "kv", "host",
-              "static")
+              "interconnect", "static")
 
 #: A sanity bound at 8 bits: a bottom-up figure above 1e4 TOPS/W (0.2 fJ per MAC) is beyond what
 #: 10 fJ converters and shot-limited light ([d-read-noise]) allow, so :func:`peak` warns (it

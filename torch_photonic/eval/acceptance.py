@@ -74,9 +74,12 @@ def _gpu_same_work(model, ids, tokens, gpu, joules_per_token):
                 if joules_per_token else None)
 
 
-def _measure(model, ids, tokens, cfg, ref, gpu, progress, label):
-    with meter(cfg) as energy_meter, M.expert_counts(model) as ec:
+def _measure(model, ids, tokens, cfg, ref, gpu, progress, label, spread=None):
+    local = meter(cfg) if spread is None else spread.meter(cfg)
+    with local as energy_meter, M.expert_counts(model) as ec:
         res = M.greedy_generate(model, ids, tokens, progress=progress)
+    if spread is not None:
+        energy_meter = spread.merge(energy_meter, cfg)
     cmp = M.compare_generations(ref, res)
     cmp.update(M.teacher_forced(model, ref))  # outside the meter: not charged
     per_tok = energy_meter.per_token(tokens)
@@ -139,7 +142,8 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tok
                  plot: Optional[str] = None, report_json: Optional[str] = None,
                  progress: bool = True, strict: bool = False, heldout_tokens: int = 512,
                  news_sentences: int = 8, finetune_steps: int = 24, finetune_seq_len: int = 64,
-                 finetune_batch_size: int = 8) -> Dict[str, Any]:
+                 finetune_batch_size: int = 8, distributed: bool = False,
+                 timeout_s: float = 120.0) -> Optional[Dict[str, Any]]:
     """Run the acceptance example; returns a dict (``results[path]`` per path).
 
     ``paths`` picks among ``cpu`` (always run: it is the reference), ``convert``, ``photonic``
@@ -153,7 +157,21 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tok
     whose number format the optical kernel rejects) is recorded as ``{"error": ...}`` and the
     others still run. ``plot`` / ``report_json`` write the meter of the last emulated path that
     ran.
+
+    ``distributed=True`` (under ``torchrun``): the emulated chips spread over the processes
+    (:mod:`torch_photonic.parallel`: routed experts and layers across ranks, each rank meters
+    its own chips, transfers between ranks charged, meters merged); only ``cpu`` and
+    ``convert`` run; rank 0 returns the result, the other ranks None.
     """
+    spread = None
+    if distributed:
+        from .distributed_run import Spread
+        if paths is None:
+            paths = ["cpu", "convert"]
+        if set(paths) - {"cpu", "convert"}:
+            raise ValueError(f"a distributed run runs the paths cpu and convert, not "
+                             f"{sorted(set(paths) - {'cpu', 'convert'})}")
+        spread = Spread(timeout_s)
     if tokens < 1:
         raise ValueError(f"tokens must be >= 1, got {tokens}")
     if finetune_steps < 0:
@@ -197,8 +215,10 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tok
             continue
         try:
             m, context, extra = _emulated(path, ref_model, cfg, tok, finetune_args)
+            if spread is not None:
+                extra.update(spread.install(m))
             with context():
-                r = _measure(m, ids, tokens, cfg, ref, gpu, progress, path)
+                r = _measure(m, ids, tokens, cfg, ref, gpu, progress, path, spread)
                 if trained:
                     r["heldout"], _ = _heldout(m, texts, ref_hamlet)
                     r["text"] = tok.decode(r["tokens"])
@@ -207,7 +227,7 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tok
             r["converters"] = converter_summary(m)
             out["results"][path] = r
         except Exception as e:  # noqa: BLE001 - recorded, see strict
-            if strict:
+            if strict or spread is not None:   # a rank cannot skip collectives the others run
                 raise
             out["results"][path] = dict(path=path, error=f"{type(e).__name__}: {e}")
     ft = out["results"].get("finetuned", {})
@@ -225,6 +245,10 @@ def run_deepseek(model: str = "deepseek-tiny", preset: Any = DEFAULT_PRESET, tok
             last_meter.plot(plot)
             out["plot"] = plot
     out["seconds"] = time.perf_counter() - t0
+    if spread is not None:
+        out["distributed"] = spread.describe()
+        if not spread.is_main:
+            return None
     return out
 
 

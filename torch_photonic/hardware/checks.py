@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
-__all__ = ["FrozenDict", "fail", "number", "integer_at_least", "non_negative", "positive",
-           "one_of", "boolean", "number_tuple"]
+__all__ = ["FrozenDict", "fail", "number", "integer", "integer_at_least", "integer_in",
+           "non_negative", "positive", "one_of", "boolean", "number_tuple", "INT64_MAX"]
+
+#: The largest value an int64 holds (seeds reach the C++ kernels as int64).
+INT64_MAX = 2 ** 63 - 1
 
 
 class FrozenDict(dict):
@@ -49,14 +53,26 @@ def number(path, v):
     return v
 
 
-def integer_at_least(path, v, lo):
-    if isinstance(v, bool) or not isinstance(v, int):
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        else:
-            fail(path, "must be an integer", v)
+def integer(path, v) -> int:
+    """``v`` as a plain ``int``: Python and NumPy integers pass; floats (``128.0`` too), bools
+    and everything else fail naming ``path``."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        fail(path, "must be an integer", v)
+    return int(v)
+
+
+def integer_at_least(path, v, lo) -> int:
+    v = integer(path, v)
     if v < lo:
         fail(path, f"must be >= {lo}", v)
+    return v
+
+
+def integer_in(path, v, lo, hi, why: str = "") -> int:
+    """An integer in ``[lo, hi]``; ``why`` explains the range in the message."""
+    v = integer(path, v)
+    if not lo <= v <= hi:
+        fail(path, f"must be an integer in [{lo}, {hi}]{why}", v)
     return v
 
 

@@ -36,8 +36,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .checks import (FrozenDict, boolean, one_of, fail, non_negative, positive, integer_at_least,
-                     number, number_tuple)
+from .checks import (INT64_MAX, FrozenDict, boolean, one_of, fail, non_negative, positive,
+                     integer, integer_at_least, integer_in, number, number_tuple)
 from .names import (ADC_RANGES, DRIFT_COMPENSATIONS, DYNAMIC_MODES, FORMATS, INPUT_RANGES,
                     LASER_MODES, MODES, SCALE_RULES, SCALINGS)
 
@@ -50,12 +50,21 @@ __all__ = [
 ]
 
 
+def _integer_fields(obj: Any, prefix: str) -> None:
+    """Every field annotated ``int`` holds a plain ``int``: NumPy integers become ``int``;
+    floats (``128.0`` too), bools and anything else fail naming the field."""
+    for f in fields(obj):
+        if f.type in ("int", int):
+            object.__setattr__(obj, f.name, integer(f"{prefix}{f.name}", getattr(obj, f.name)))
+
+
 class _Group:
     """Mixin: validation hook and dict conversion for the frozen groups."""
 
     _group = ""
 
     def __post_init__(self):
+        _integer_fields(self, f"{self._group}.")
         self._validate(self._group)
 
     def _validate(self, p: str):  # pragma: no cover - overridden
@@ -523,11 +532,12 @@ class HardwareConfig:
                 fail(g, f"must be a {cls.__name__}", type(v).__name__)
         if not isinstance(self.name, str) or not self.name:
             fail("name", "must be a non-empty string", self.name)
+        _integer_fields(self, "")
         integer_at_least("chips", self.chips, 1)
         one_of("mode", self.mode, MODES)
         if self.mode == "claim" and self.claim is None:
             fail("mode", "is 'claim' but this config has no claim (ClaimConfig)", self.mode)
-        integer_at_least("seed", self.seed, 0)
+        integer_in("seed", self.seed, 0, INT64_MAX, " (it seeds int64 generators)")
         positive("warn_rel_error", self.warn_rel_error)
 
     # ------------------------------------------------------------------ derived quantities

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Mapping, Union
+import re
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 __all__ = ["read_config_file", "merge", "CONFIG_SUFFIXES"]
 
@@ -23,18 +24,43 @@ def read_config_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
             raw = fh.read()
     except OSError as e:
         raise ValueError(f"{path}: cannot read the config file ({e.strerror or e})") from None
+    kind = path.rsplit(".", 1)[-1].upper()
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"{path}: not a valid {kind} file: not UTF-8 text (line {line}, byte "
+                         f"{e.start})") from None
     try:
         if path.endswith(".toml"):
             import tomllib
-            data = tomllib.loads(raw.decode())
+            data = tomllib.loads(text)
         else:
-            data = json.loads(raw.decode())
-    except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError and JSONDecodeError
-        raise ValueError(f"{path}: not a valid {path.rsplit('.', 1)[-1].upper()} file: {e}") from None
+            data = json.loads(text)
+    except ValueError as e:  # TOMLDecodeError and JSONDecodeError
+        msg, where = _decode_position(e)
+        raise ValueError(f"{path}: not a valid {kind} file: {msg}{where}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config file must hold a table of fields, got a "
                          f"{type(data).__name__}")
     return data
+
+
+def _decode_position(e: ValueError) -> Tuple[str, str]:
+    """(the message without its position, ``" (line L, column C)"``) of a TOML or JSON decode
+    error. JSONDecodeError and newer TOMLDecodeErrors carry ``lineno``/``colno``; older
+    TOMLDecodeErrors only name them in the message (``"... (at line 3, column 13)"``)."""
+    msg = getattr(e, "msg", None) or str(e)
+    line: Optional[int] = getattr(e, "lineno", None)
+    col: Optional[int] = getattr(e, "colno", None)
+    m = re.search(r"\s*\(at line (\d+), column (\d+)\)", msg)
+    if m:
+        msg = msg[:m.start()] + msg[m.end():]
+        if line is None:
+            line, col = int(m.group(1)), int(m.group(2))
+    if line is None:
+        return msg, ""
+    return msg, f" (line {line}" + (f", column {col}" if col is not None else "") + ")"
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> Dict[str, Any]:

@@ -14,7 +14,7 @@ from .files import CONFIG_SUFFIXES, merge, read_config_file
 from .names import DEFAULT_PRESET
 from .presets import preset, presets
 
-__all__ = ["resolve", "load", "DEFAULT_PRESET"]
+__all__ = ["resolve", "resolve_as", "load", "DEFAULT_PRESET"]
 
 
 def load(path: "str | os.PathLike") -> HardwareConfig:
@@ -41,6 +41,12 @@ def resolve(spec: Any = None, **overrides: Any) -> HardwareConfig:
     ``spec``: ``None`` (the default preset, ``glass-pcm-200mm``), a preset name, a path to a
     ``.toml``/``.json`` file, a :class:`HardwareConfig`, or a mapping of its fields.
     """
+    return resolve_as("spec", spec, **overrides)
+
+
+def resolve_as(argument: str, spec: Any = None, /, **overrides: Any) -> HardwareConfig:
+    """:func:`resolve` for a caller whose own argument holds the spec: errors about the spec
+    name ``argument`` (``"config: unknown preset 'x'; ..."``)."""
     if spec is None:
         cfg = preset(DEFAULT_PRESET)
     elif isinstance(spec, HardwareConfig):
@@ -51,14 +57,14 @@ def resolve(spec: Any = None, **overrides: Any) -> HardwareConfig:
             cfg = preset(name)
         elif name.endswith(CONFIG_SUFFIXES) or os.path.exists(name):
             if not os.path.exists(name):
-                raise ValueError(f"spec: config file {name!r} does not exist")
+                raise ValueError(f"{argument}: config file {name!r} does not exist")
             cfg = load(name)
         else:
-            raise ValueError(f"spec: unknown preset {name!r}; known presets: "
+            raise ValueError(f"{argument}: unknown preset {name!r}; known presets: "
                              f"{', '.join(presets())} (or a .toml/.json config file)")
     elif isinstance(spec, Mapping):
-        cfg = _from_mapping(spec, where="spec")
+        cfg = _from_mapping(spec, where=argument)
     else:
-        raise TypeError(f"spec must be a preset name, a HardwareConfig, a .toml/.json path or a "
-                        f"mapping of fields, got {type(spec).__name__}")
+        raise TypeError(f"{argument} must be a preset name, a HardwareConfig, a .toml/.json path "
+                        f"or a mapping of fields, got {type(spec).__name__}")
     return cfg.replace(**overrides) if overrides else cfg

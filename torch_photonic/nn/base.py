@@ -22,7 +22,11 @@ from ..hardware.config import HardwareConfig
 from ..hardware.resolve import resolve
 from ..optics.store import store
 
-__all__ = ["PhotonicModule"]
+__all__ = ["PhotonicModule", "RANGE_ATTRS"]
+
+#: the attributes learned ranges live in (a linear layer; fused experts per projection)
+RANGE_ATTRS = ("input_range", "adc_full_scale", "gate_up_input_range", "gate_up_adc_full_scale",
+               "down_input_range", "down_adc_full_scale")
 
 
 def relative_error(y: torch.Tensor, ref: torch.Tensor) -> float:
@@ -41,6 +45,38 @@ class PhotonicModule(nn.Module):
         self.photonic_name = name
         self.calibration_error: Optional[float] = None
         self._warned = False
+
+    def check_reconfigure(self, config: HardwareConfig) -> None:
+        """``ValueError`` if this layer cannot move onto ``config`` (see :meth:`reconfigure`)."""
+        if config == self.config:
+            return
+        learned = [a for a in RANGE_ATTRS if isinstance(getattr(self, a, None), nn.Parameter)]
+        if learned:
+            raise ValueError(
+                f"photonic layer '{self.photonic_name or type(self).__name__}' holds ranges "
+                f"learned on preset '{self.config.name}' ({', '.join(learned)}); it cannot move "
+                f"to '{config.name}': convert a fresh copy of the source model instead")
+
+    def reconfigure(self, config: Any) -> bool:
+        """Moves this layer onto ``config`` (any spec of ``resolve``); True if it changed.
+
+        The store keys programmed cells by config, so the next forward (or ``tp.program``)
+        programs the weights on the new config; the faithfulness check runs again and training
+        noise tables are measured again. Learned ranges (``hwa.prepare_training(...,
+        learn_ranges=True)``) were learned for the old config: a layer holding them refuses
+        (``ValueError``); convert a fresh copy of the source model instead.
+        """
+        cfg = resolve(config)
+        if cfg == self.config:
+            return False
+        self.check_reconfigure(cfg)
+        self.config = cfg
+        self.calibration_error = None
+        self._warned = False
+        opts = self.__dict__.get("_training_options")
+        if opts is not None:
+            opts.tables.clear()  # cell noise measured on the old config
+        return True
 
     def program_cells(self) -> None:
         """Writes this layer's weights into the cells (if changed since the last write)."""

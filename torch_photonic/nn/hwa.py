@@ -34,15 +34,12 @@ from torch import nn
 from ..energy import events
 from ..optics import training
 from ..optics.store import mix_seed, name_seed, store
-from .base import PhotonicModule
+from .base import RANGE_ATTRS, PhotonicModule
 
 __all__ = ["TrainingOptions", "prepare_training", "begin_step", "deploy", "range_parameters",
            "options_of", "training_forward"]
 
 _STREAM = 0x48574154  # the training draws' own seed stream
-#: the attributes learned ranges live in (a linear layer; fused experts per projection)
-RANGE_ATTRS = ("input_range", "adc_full_scale", "gate_up_input_range", "gate_up_adc_full_scale",
-               "down_input_range", "down_adc_full_scale")
 
 
 @dataclass

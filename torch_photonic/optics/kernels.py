@@ -1,5 +1,11 @@
-"""Thin Python wrappers over the optical C++ ops (``torch.ops.photonic.program/drift/mvm``),
+"""Thin Python wrappers over the optical kernels (``torch.ops.photonic.program/drift/mvm``),
 taking a :class:`~torch_photonic.HardwareConfig` instead of loose scalars.
+
+Two implementations of the kernels give the same bits on the CPU: the C++ ops (the default for
+CPU tensors) and :mod:`torch_photonic.optics.torch_kernels`, in composable torch ops (any device
+PyTorch supports). ``TORCH_PHOTONIC_BACKEND=torch`` makes CPU tensors use the torch one (read at
+every call); tensors on other devices (CUDA, ...) always do. :func:`kernel_backend` says which one
+CPU tensors use now.
 
 A :class:`ProgrammedState` is the non-volatile content of the PCM cells for one weight matrix:
 ``weff`` (float32 [out, in]: the programmed, noisy conductances times their block scales: 4 bytes
@@ -12,6 +18,7 @@ The common-mode light of balanced detection is computed from a bfloat16 copy of 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -19,11 +26,39 @@ import torch
 
 from ..hardware.photon_budget import kernel_noise
 from ..hardware.config import HardwareConfig
+from . import torch_kernels as _torch_ops
 
 __all__ = ["ProgrammedState", "ClipCounts", "program", "drift", "mvm", "reference",
-           "full_scale_tensor", "drift_active"]
+           "full_scale_tensor", "drift_active", "kernel_backend", "ops_for"]
 
 _ops = torch.ops.photonic
+
+BACKEND_ENV = "TORCH_PHOTONIC_BACKEND"
+_HOST_DEVICES = ("cpu", "photonic", "privateuseone")  # host memory: the C++ kernels can run
+
+
+def kernel_backend() -> str:
+    """The kernels CPU tensors use now: ``"cpp"`` (the C++ ops, the default) or ``"torch"``
+    (``TORCH_PHOTONIC_BACKEND=torch``; the variable is read at every call)."""
+    v = os.environ.get(BACKEND_ENV, "").strip().lower()
+    if v in ("", "cpp", "c++"):
+        return "cpp"
+    if v == "torch":
+        return "torch"
+    raise ValueError(f"{BACKEND_ENV} must be 'cpp' or 'torch', got {v!r}")
+
+
+def _on_host(device: torch.device) -> bool:
+    return device.type in _HOST_DEVICES
+
+
+def ops_for(device: torch.device):
+    """The kernels (``program``, ``drift``, ``mvm``, ``draw_cells``, with the schemas of
+    ``torch.ops.photonic``) for tensors on ``device``: on the host per :func:`kernel_backend`,
+    elsewhere the torch implementation."""
+    if _on_host(torch.device(device)) and kernel_backend() == "cpp":
+        return _ops
+    return _torch_ops
 
 
 @dataclass
@@ -164,13 +199,13 @@ def _alias(weight: torch.Tensor) -> torch.Tensor:
 def _program_raw(weight: torch.Tensor, config: HardwareConfig, seed: int):
     f, a, p = config.formats, config.array, config.pcm
     w = weight.detach()
-    if w.device.type != "cpu":
+    if _on_host(w.device) and w.device.type != "cpu":
         w = w.to("cpu")
     if w.dtype != torch.float32:
         w = w.float()
-    return _ops.program(w, f.weight_format, f.weight_scaling, f.scale_rule, p.levels,
-                        a.cells_per_weight, p.quantize_levels, list(p.program_noise_coeffs),
-                        a.tile_rows, seed)
+    return ops_for(w.device).program(w, f.weight_format, f.weight_scaling, f.scale_rule,
+                                     p.levels, a.cells_per_weight, p.quantize_levels,
+                                     list(p.program_noise_coeffs), a.tile_rows, seed)
 
 
 def drift(state: ProgrammedState, seconds: float) -> torch.Tensor:
@@ -185,10 +220,11 @@ def _drift_raw(base: torch.Tensor, state: ProgrammedState, seconds: float) -> to
         raise ValueError(f"seconds must be >= 0 (time since programming), got {seconds}")
     read = [float(p.read_noise_q0), float(p.read_noise_q_exponent), float(p.read_noise_q_max),
             float(p.read_time_s)]
-    return _ops.drift(base, state.scales, a.cells_per_weight, a.tile_rows,
-                      list(p.drift_nu_coeffs), list(p.drift_nu_range),
-                      list(p.drift_nu_std_coeffs), list(p.drift_nu_std_range),
-                      float(p.drift_t0_s), read, float(seconds), p.drift_compensation, state.seed)
+    return ops_for(base.device).drift(base, state.scales.to(base.device), a.cells_per_weight,
+                                      a.tile_rows, list(p.drift_nu_coeffs),
+                                      list(p.drift_nu_range), list(p.drift_nu_std_coeffs),
+                                      list(p.drift_nu_std_range), float(p.drift_t0_s), read,
+                                      float(seconds), p.drift_compensation, state.seed)
 
 
 def full_scale_tensor(state: ProgrammedState) -> torch.Tensor:
@@ -216,7 +252,7 @@ def mvm(x: torch.Tensor, state: ProgrammedState, seconds: float = 0.0, seed: int
     cfg = state.config
     f, c, a, m = cfg.formats, cfg.converters, cfg.array, cfg.mapping
     dev = x.device
-    if dev.type != "cpu":
+    if _on_host(dev) and dev.type != "cpu":
         x = x.to("cpu")
         if bias is not None:
             bias = bias.to("cpu")
@@ -226,12 +262,12 @@ def mvm(x: torch.Tensor, state: ProgrammedState, seconds: float = 0.0, seed: int
     noise = kernel_noise(cfg)
     noisy = noise["photons_per_unit"] > 0 or noise["receiver_sigma"] > 0
     cm = state.common_mode_cells(w) if noisy else None
-    y, stats = _ops.mvm(x, w, state.scales, full_scale_tensor(state), input_ranges_of(state), cm,
-                        f.activation_format, f.activation_scaling, f.scale_rule, c.dac_bits,
-                        c.dac_rounding, m.block_exponent, c.adc_bits, c.adc_rounding,
-                        float(noise["photons_per_unit"]), float(noise["receiver_sigma"]),
-                        int(m.bound_management), a.tile_rows, a.tile_cols, a.cells_per_weight,
-                        int(seed), bias)
+    y, stats = ops_for(x.device).mvm(
+        x, w, state.scales, full_scale_tensor(state), input_ranges_of(state), cm,
+        f.activation_format, f.activation_scaling, f.scale_rule, c.dac_bits, c.dac_rounding,
+        m.block_exponent, c.adc_bits, c.adc_rounding, float(noise["photons_per_unit"]),
+        float(noise["receiver_sigma"]), int(m.bound_management), a.tile_rows, a.tile_cols,
+        a.cells_per_weight, int(seed), bias)
     state.clips.add(stats)
     return y if dev.type == "cpu" else y.to(dev)
 

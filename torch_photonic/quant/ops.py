@@ -35,7 +35,8 @@ scaling              scale                                         ``scales`` (d
   ``tensor_scale`` holds ``pts`` (1.0 for every other scaling, and for an all-zero tensor).
 * fp32 scales of an all-zero block (or one whose ``amax / max_elem`` underflows) are 1.0, so zero
   blocks never produce NaN.
-* Scaled modes need finite input: NaN or Inf in ``x`` raises ``ValueError`` naming ``x``.
+* Scaled modes need finite input: NaN or Inf in ``x`` raises ``ValueError`` naming ``x``; so
+  does a float64 value that overflows float32 (the quantizer computes in float32).
 * Blocks that do not divide the shape are padded internally; the padding never enters amax.
 * Inputs may be float32, float16, bfloat16 or float64; they are converted to float32 first (as
   torch's own float8 casts do); ``fake_quantize`` returns ``x``'s dtype.
@@ -43,6 +44,13 @@ scaling              scale                                         ``scales`` (d
   quiet NaN with ``x``'s sign).
 * Values within an element step of the float32 maximum can round up past it and dequantize to
   inf (inherent to rounding up at the top of the float32 range).
+
+Gradients: ``fake_quantize`` passes gradients straight through (the identity's gradient) where
+the element stays within its block's range, and gives zero where it saturates or overflows (past
+the rounding threshold above the format's largest value times the block's scale; NaN and Inf
+inputs too). ``quantize`` returns integer codes, which carry no gradient: with gradients enabled
+it refuses an ``x`` that requires grad (``ValueError``; use ``fake_quantize`` or ``x.detach()``),
+and ``dequantize`` refuses scales that require grad.
 
 Where this differs from torchao 0.18 (our choice follows the OCP spec / exact arithmetic; the peer
 tests avoid these inputs):
@@ -70,6 +78,9 @@ _FORMATS = QUANT_FORMATS
 _SCALINGS = SCALINGS
 _RULES = SCALE_RULES
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+_FLOAT32_MAX = torch.finfo(torch.float32).max
+# Per format: the code of the largest magnitude and of the one below it (fp4: both nibbles).
+_TOP_CODES = {"fp8_e4m3": (0x7E, 0x7D), "fp8_e5m2": (0x7B, 0x7A), "fp4_e2m1": (0x77, 0x66)}
 
 
 def formats() -> tuple[str, ...]:
@@ -128,12 +139,59 @@ def _check(x, format, scaling, scale_rule, weight):
         raise ValueError(
             f"weight: 128x128 weight blocks need a tensor with at least 2 dims, got {x.dim()}-d "
             "(use weight=False for 1x128 tiles)")
+    if (x.dtype == torch.float64 and scaling != "none" and x.numel() and x.device.type != "meta"
+            and not torch.compiler.is_compiling()):
+        over = torch.isinf(x.float()) & torch.isfinite(x)
+        if bool(over.any()):
+            big = float(x[over].abs().max())
+            raise ValueError(
+                f"x: {int(over.sum())} float64 value(s) overflow float32 (largest |x| = {big:.6g} "
+                f"> {_FLOAT32_MAX:.6g}); the quantizer computes in float32, so scaling="
+                f"{scaling!r} cannot scale them: bring x into the float32 range first")
+
+
+def _grad_mask(x, format, scaling, scale_rule, weight) -> torch.Tensor:
+    """Where a straight-through gradient passes: ``|x|`` below the rounding threshold above the
+    largest value of its block (the format's top value times the block's scale, plus half the
+    step below it). The threshold comes from the quantizer itself: the top code and the one
+    below it, decoded with ``x``'s own scales."""
+    codes, scales, tensor_scale = torch.ops.photonic.quantize(x, format, scaling, scale_rule,
+                                                              weight)
+    top_code, below_code = _TOP_CODES[format]
+
+    def decoded(code: int) -> torch.Tensor:
+        return torch.ops.photonic.dequantize(torch.full_like(codes, code), scales, tensor_scale,
+                                             format, scaling, list(x.shape), weight,
+                                             torch.float32).double()
+
+    top = decoded(top_code)
+    threshold = top + (top - decoded(below_code)) / 2
+    return x.detach().float().abs().double() < threshold
+
+
+class _FakeQuantize(torch.autograd.Function):
+    """``fake_quantize`` forward; backward, the identity's gradient where the element stays in
+    range and zero where it saturates (see :func:`_grad_mask`)."""
+
+    @staticmethod
+    def forward(ctx, x, format, scaling, scale_rule, weight):
+        ctx.save_for_backward(_grad_mask(x, format, scaling, scale_rule, weight))
+        return torch.ops.photonic.fake_quantize(x, format, scaling, scale_rule, weight)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (mask,) = ctx.saved_tensors
+        return torch.where(mask, gy, torch.zeros_like(gy)), None, None, None, None
 
 
 def quantize(x: torch.Tensor, format: str, scaling: str = "none", scale_rule: str = "floor",
              weight: bool = False) -> QuantizedTensor:
     """Quantize ``x`` to ``format`` codes with ``scaling`` (see the module docstring)."""
     _check(x, format, scaling, scale_rule, weight)
+    if x.requires_grad and torch.is_grad_enabled():
+        raise ValueError("x: requires grad, but quantize returns integer codes, through which no "
+                         "gradient flows; use fake_quantize (straight-through gradients) or pass "
+                         "x.detach()")
     codes, scales, tensor_scale = torch.ops.photonic.quantize(x, format, scaling, scale_rule, weight)
     return QuantizedTensor(codes, scales, tensor_scale, format, scaling, x.shape, scale_rule, weight)
 
@@ -144,12 +202,21 @@ def dequantize(q: QuantizedTensor, dtype: torch.dtype = torch.float32) -> torch.
         raise TypeError(f"q: expected a QuantizedTensor, got {type(q).__name__}")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype not in _FLOAT_DTYPES:
         raise TypeError(f"dtype: expected one of float32, float16, bfloat16, float64; got {dtype}")
+    if torch.is_grad_enabled():
+        for attr in ("scales", "tensor_scale"):
+            t = getattr(q, attr)
+            if isinstance(t, torch.Tensor) and t.requires_grad:
+                raise ValueError(f"q.{attr}: requires grad, but dequantize carries no gradient to "
+                                 f"the scales; pass them detached")
     return torch.ops.photonic.dequantize(q.codes, q.scales, q.tensor_scale, q.format, q.scaling,
                                          list(q.shape), q.weight, dtype)
 
 
 def fake_quantize(x: torch.Tensor, format: str, scaling: str = "none", scale_rule: str = "floor",
                   weight: bool = False) -> torch.Tensor:
-    """Quantize and dequantize in one pass; the result has ``x``'s shape and dtype."""
+    """Quantize and dequantize in one pass; the result has ``x``'s shape and dtype. Gradients
+    pass straight through where ``x`` stays in range (see the module docstring)."""
     _check(x, format, scaling, scale_rule, weight)
+    if x.requires_grad and torch.is_grad_enabled():
+        return _FakeQuantize.apply(x, format, scaling, scale_rule, weight)
     return torch.ops.photonic.fake_quantize(x, format, scaling, scale_rule, weight)
