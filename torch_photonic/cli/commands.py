@@ -192,12 +192,15 @@ def cmd_run(args) -> int:
         prompt_len=args.prompt_len, seed=args.seed, experts_implementation=args.experts,
         gpu=args.gpu, plot=args.plot, report_json=args.report_json, progress=_progress(args),
         strict=args.strict, heldout_tokens=args.heldout_tokens,
-        news_sentences=args.news_sentences, finetune_steps=args.finetune_steps)
+        news_sentences=args.news_sentences, finetune_steps=args.finetune_steps,
+        **(dict(distributed=True, timeout_s=args.timeout) if args.distributed else {}))
+    if out is None:         # a distributed run reports on rank 0 only
+        return 0
     if args.json:
         _emit_json(out)
     else:
         print(acceptance.format_run(out))
-    results = (out or {}).get("results", {})
+    results = out.get("results", {})
     failed = {p: r["error"] for p, r in results.items() if "error" in r}
     return _failed("run", "path", failed)
 
