@@ -33,6 +33,18 @@ def check_weight_state(weff: torch.Tensor, scales: torch.Tensor, tile_rows: int,
           ": programmed state must be float32")
 
 
+def check_cells(op: str, weight: torch.Tensor, levels: int, cells_per_weight: int,
+                tile_rows: int) -> None:
+    """The arguments every kernel that writes cells from a weight checks alike."""
+    check(weight.dim() == 2, op, ": weight must be 2-D [out, in], got shape ",
+          list(weight.shape))
+    check(weight.is_floating_point(), op, ": weight must be floating point")
+    check(2 <= levels <= 256, op, ": levels must be in [2, 256], got ", levels)
+    check(cells_per_weight in (1, 2), op, ": cells_per_weight must be 1 or 2, got ",
+          cells_per_weight)
+    check(tile_rows >= 1, op, ": tile_rows must be >= 1")
+
+
 def check_list(v: Sequence[float], n: int, op: str, name: str) -> None:
     check(len(v) == n, op, ": ", name, " must have ", n, " entries, got ", len(v))
     for i, x in enumerate(v):

@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import torch
 
 from . import rng
-from .common import check, fake_quant, per_element
+from .common import check, check_cells, fake_quant, per_element
 from .numerics import cmax, cmin, round_magic
 from .program import block_scales
 
@@ -24,13 +24,7 @@ def draw_cells(weight: torch.Tensor, offset: Optional[torch.Tensor],
                sigma: Optional[torch.Tensor], weight_format: str, weight_scaling: str,
                scale_rule: str, levels: int, cells_per_weight: int, quantize_levels: bool,
                tile_rows: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    check(weight.dim() == 2, _OP, ": weight must be 2-D [out, in], got shape ",
-          list(weight.shape))
-    check(weight.is_floating_point(), _OP, ": weight must be floating point")
-    check(2 <= levels <= 256, _OP, ": levels must be in [2, 256], got ", levels)
-    check(cells_per_weight in (1, 2), _OP, ": cells_per_weight must be 1 or 2, got ",
-          cells_per_weight)
-    check(tile_rows >= 1, _OP, ": tile_rows must be >= 1")
+    check_cells(_OP, weight, levels, cells_per_weight, tile_rows)
     check((offset is None) == (sigma is None), _OP,
           ": offset and sigma come together (both or neither)")
     steps = levels - 1 if quantize_levels else UNQUANTISED_BINS

@@ -13,7 +13,7 @@ from typing import Sequence, Tuple
 import torch
 
 from . import rng
-from .common import check, check_list, fake_quant, per_element, tiled
+from .common import check, check_cells, check_list, fake_quant, per_element, tiled
 from .numerics import cmax, cmin, div, round_magic, to_f32
 
 __all__ = ["program", "block_scales"]
@@ -39,14 +39,8 @@ def program(weight: torch.Tensor, weight_format: str, weight_scaling: str, scale
             levels: int, cells_per_weight: int, quantize_levels: bool,
             program_noise_coeffs: Sequence[float], tile_rows: int, seed: int
             ) -> Tuple[torch.Tensor, torch.Tensor]:
-    check(weight.dim() == 2, _OP, ": weight must be 2-D [out, in], got shape ",
-          list(weight.shape))
-    check(weight.is_floating_point(), _OP, ": weight must be floating point")
-    check(2 <= levels <= 256, _OP, ": levels must be in [2, 256], got ", levels)
-    check(cells_per_weight in (1, 2), _OP, ": cells_per_weight must be 1 or 2, got ",
-          cells_per_weight)
+    check_cells(_OP, weight, levels, cells_per_weight, tile_rows)
     check_list(program_noise_coeffs, 3, _OP, "program_noise_coeffs")
-    check(tile_rows >= 1, _OP, ": tile_rows must be >= 1")
     w = weight.detach().to(torch.float32).contiguous()
     w = fake_quant(w, weight_format, weight_scaling, scale_rule, True).contiguous()
     n, k = w.shape
