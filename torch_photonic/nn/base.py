@@ -8,12 +8,17 @@ Faithfulness check: the first time a layer runs, it compares its output with the
 of the original weights; if the relative error ``||y - y_ref|| / ||y_ref||`` exceeds
 ``config.warn_rel_error`` it warns once, naming the module. The measured value is kept in
 ``layer.calibration_error``.
+
+Releasing weights (``tp.program(model, release_weights=True)``): once programmed, a layer can let
+the digital copies of its optical weights go; the cells in the store are then the only copy (as
+on the chip), each weight a ``meta`` placeholder of the same layout that names them. Such a layer
+runs inference only and is never programmed again.
 """
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Optional
+from typing import Any, Collection, Optional, Tuple
 
 import torch
 from torch import nn
@@ -39,6 +44,8 @@ class PhotonicModule(nn.Module):
     """Base of :class:`PhotonicLinear` and :class:`PhotonicExperts`."""
 
     config: HardwareConfig
+    #: the attributes holding the weights this layer multiplies optically
+    OPTICAL_WEIGHTS: Tuple[str, ...] = ()
 
     def _init_common(self, config: Any, name: str) -> None:
         self.config = resolve(config)
@@ -81,6 +88,43 @@ class PhotonicModule(nn.Module):
     def program_cells(self) -> None:
         """Writes this layer's weights into the cells (if changed since the last write)."""
         raise NotImplementedError
+
+    @property
+    def released(self) -> bool:
+        """True once the digital copies of this layer's optical weights were let go."""
+        return any(getattr(self, a).is_meta for a in self.OPTICAL_WEIGHTS)
+
+    def release_weights(self, keep: Collection[int] = ()) -> int:
+        """Programs this layer's optical weights (if needed), then lets their digital copies
+        go: each becomes a ``meta`` placeholder of the same layout, the store's cells the only
+        copy (see the module docstring). Weights whose ``id`` is in ``keep`` (shared with other
+        modules) stay. Returns how many weights were let go."""
+        self.program_cells()
+        self.push_ranges()
+        n = 0
+        for attr in self.OPTICAL_WEIGHTS:
+            p = getattr(self, attr)
+            if p.is_meta or id(p) in keep:
+                continue
+            held = p.untyped_storage().nbytes() // p.element_size()
+            meta = torch.empty(held, dtype=p.dtype, device="meta").as_strided(
+                p.shape, p.stride(), p.storage_offset())
+            placeholder = nn.Parameter(meta, requires_grad=False)
+            store.release(p, placeholder)
+            setattr(self, attr, placeholder)
+            n += 1
+        return n
+
+    def check_inference_only(self, *inputs: Optional[torch.Tensor]) -> None:
+        """``RuntimeError`` if this layer let its weights go and this forward needs gradients
+        (training mode or inputs that require them, with gradients enabled)."""
+        if not self.released or not torch.is_grad_enabled():
+            return
+        if self.training or any(t is not None and t.requires_grad for t in inputs):
+            raise RuntimeError(
+                f"photonic layer '{self.photonic_name or type(self).__name__}' let its digital "
+                f"weights go (tp.program(model, release_weights=True)): it runs inference only; "
+                f"call it in model.eval() under torch.no_grad() or torch.inference_mode()")
 
     def training_matrices(self) -> list:
         """(what, expert, parameter, host [out, in] matrix) of every programmed matrix."""

@@ -118,9 +118,11 @@ class PhotonicLinear(PhotonicModule):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}, preset={self.config.name!r}")
 
+    OPTICAL_WEIGHTS = ("weight",)
+
     def _host_weight(self) -> torch.Tensor:
         w = self.weight.detach()
-        return w if w.device.type == "cpu" else w.to("cpu")
+        return w if w.device.type in ("cpu", "meta") else w.to("cpu")
 
     @property
     def state(self) -> kernels.ProgrammedState:
@@ -138,6 +140,7 @@ class PhotonicLinear(PhotonicModule):
             raise ValueError(f"{self.photonic_name or 'PhotonicLinear'}: input shape "
                              f"{tuple(x.shape)} does not match weight shape "
                              f"{tuple(self.weight.shape)} (in_features={self.in_features})")
+        self.check_inference_only(x, self.bias)
         if hwa.training_forward(self):
             return self._training(x)
         if torch.is_grad_enabled() and any(
@@ -193,7 +196,7 @@ class PhotonicLinear(PhotonicModule):
         with torch.no_grad():
             y = weight_product(x2, self.weight, self._host_weight(), self.config, bias=bias,
                                op="linear")
-            if self.calibration_error is None:
+            if self.calibration_error is None and not self.released:
                 ref = F.linear(x2.float(), self._host_weight().float(),
                                None if bias is None else bias.float())
                 self._check_faithful(y, ref)

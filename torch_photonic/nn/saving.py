@@ -9,6 +9,8 @@ same preset or moved to the device with the same config. Nothing is programmed a
 noise is drawn: the next read of every matrix draws the read noise the saved model's next read
 would have drawn, so outputs after loading equal the saved model's, bit for bit.
 
+Weights whose digital copy was let go (``tp.program(model, release_weights=True)``) are saved as
+their cells only; loading lets the loaded model's copies of them go too.
 The file holds only tensors, numbers, strings, lists and dicts (``torch.load`` with
 ``weights_only=True`` reads it).
 """
@@ -49,8 +51,9 @@ def save_programmed(model: nn.Module, path: str) -> Dict[str, Any]:
     if not cells:
         raise ValueError("save_programmed: no weight of the model is programmed; run it (or "
                          "tp.program(model)) on the chip first")
-    state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save(dict(format=FORMAT, state_dict=state_dict, cells=cells,
+    state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items() if not v.is_meta}
+    released = sorted(name for name, p in _weights(model) if p.is_meta and name in cells)
+    torch.save(dict(format=FORMAT, state_dict=state_dict, cells=cells, released=released,
                     default_age=store.default_age), path)
     return dict(path=path, weights=len(cells),
                 matrices=sum(len(c["matrices"]) for c in cells.values()),
@@ -79,18 +82,36 @@ def load_programmed(model: nn.Module, path: str, *, set_default_age: bool = True
     ours = model.state_dict()
     bad = [k for k, v in data["state_dict"].items()
            if k not in ours or tuple(ours[k].shape) != tuple(v.shape)]
-    missing = [k for k in ours if k not in data["state_dict"]]
+    released = list(data.get("released", []))
+    missing = [k for k in ours if k not in data["state_dict"] and k not in released]
     if bad or missing:
         raise ValueError(f"load_programmed: the model does not match the file {path!r}: "
                          f"missing {missing[:5]}, unexpected or of another shape {bad[:5]}")
-    model.load_state_dict(data["state_dict"])
+    model.load_state_dict(data["state_dict"], strict=not released)
     matrices = 0
     for name, saved in data["cells"].items():
         matrices += store.restore(params[name], saved)
+    if released:
+        _release(model, released)
     if set_default_age:
         store.set_age(float(data["default_age"]))
     return dict(path=path, weights=len(data["cells"]), matrices=matrices,
                 default_age=float(data["default_age"]))
+
+
+def _release(model: nn.Module, names) -> None:
+    """Lets the digital copies of the weights ``names`` go, as the saved model had."""
+    owners = {}
+    for mname, mod in model.named_modules():
+        for pname, _ in mod.named_parameters(recurse=False):
+            owners[f"{mname}.{pname}" if mname else pname] = (mod, pname)
+    for name in names:
+        mod, pname = owners[name]
+        if pname not in getattr(mod, "OPTICAL_WEIGHTS", ()):
+            raise ValueError(f"load_programmed: weight {name!r} was saved as cells only, but "
+                             f"the model's {type(mod).__name__} does not hold it optically")
+        keep = {id(getattr(mod, a)) for a in mod.OPTICAL_WEIGHTS if a != pname}
+        mod.release_weights(keep=keep)
 
 
 def _check_configs(model: nn.Module, cells: Dict[str, Any]) -> None:

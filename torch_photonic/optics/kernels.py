@@ -15,10 +15,13 @@ cells' state at an age (drift and accumulated read noise, regenerated from ``see
 the current age; while it is, the t0 copy is dropped when the source weight can regenerate it.
 The common-mode light of balanced detection is computed from a bfloat16 copy of the cells
 (2 bytes per weight): at most ~6.5 bytes per weight in all.
+
+:func:`compact` makes a state hold its cells only, once the digital weight is let go: the
+current cells (float32) and the t0 cells as one-byte level codes (:mod:`.cell_codes`), no
+common-mode copy (computed tile by tile in each product): ~5 bytes per weight, at t0 or aged.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -26,39 +29,13 @@ import torch
 
 from ..hardware.photon_budget import kernel_noise
 from ..hardware.config import HardwareConfig
-from . import torch_kernels as _torch_ops
+from . import cell_codes
+from .backend import BACKEND_ENV, kernel_backend, ops_for, on_host as _on_host  # noqa: F401
 
-__all__ = ["ProgrammedState", "ClipCounts", "program", "drift", "mvm", "reference",
+__all__ = ["ProgrammedState", "ClipCounts", "program", "compact", "drift", "mvm", "reference",
            "full_scale_tensor", "drift_active", "kernel_backend", "ops_for"]
 
 _ops = torch.ops.photonic
-
-BACKEND_ENV = "TORCH_PHOTONIC_BACKEND"
-_HOST_DEVICES = ("cpu", "photonic", "privateuseone")  # host memory: the C++ kernels can run
-
-
-def kernel_backend() -> str:
-    """The kernels CPU tensors use now: ``"cpp"`` (the C++ ops, the default) or ``"torch"``
-    (``TORCH_PHOTONIC_BACKEND=torch``; the variable is read at every call)."""
-    v = os.environ.get(BACKEND_ENV, "").strip().lower()
-    if v in ("", "cpp", "c++"):
-        return "cpp"
-    if v == "torch":
-        return "torch"
-    raise ValueError(f"{BACKEND_ENV} must be 'cpp' or 'torch', got {v!r}")
-
-
-def _on_host(device: torch.device) -> bool:
-    return device.type in _HOST_DEVICES
-
-
-def ops_for(device: torch.device):
-    """The kernels (``program``, ``drift``, ``mvm``, ``draw_cells``, with the schemas of
-    ``torch.ops.photonic``) for tensors on ``device``: on the host per :func:`kernel_backend`,
-    elsewhere the torch implementation."""
-    if _on_host(torch.device(device)) and kernel_backend() == "cpp":
-        return _ops
-    return _torch_ops
 
 
 @dataclass
@@ -111,6 +88,8 @@ class ProgrammedState:
     _aged: Optional[torch.Tensor] = field(default=None, repr=False)
     _aged_t: float = float("nan")
     _source: Optional[torch.Tensor] = field(default=None, repr=False)  # the weight (not a copy)
+    _codes: Optional[torch.Tensor] = field(default=None, repr=False)  # uint8 t0 level codes
+    compact: bool = False  # holds the cells only (no source, no common-mode copy)
     _shape: Tuple[int, int] = (0, 0)
 
     @property
@@ -123,7 +102,13 @@ class ProgrammedState:
         weight and the seed (not a write: same cells, same noise draw)."""
         if self.weff is not None:
             return self.weff
+        if self._codes is not None:
+            return cell_codes.program_codes(self._codes, self.scales, self.config, self.seed)
         return _program_raw(self._source, self.config, self.seed)[0]
+
+    def regenerates_t0(self) -> bool:
+        """True if the t0 cells can be rebuilt (from the source weight or the level codes)."""
+        return self._source is not None or self._codes is not None
 
     @property
     def nbytes(self) -> int:
@@ -131,7 +116,7 @@ class ProgrammedState:
         n = self.scales.nbytes
         if self.weff is not None:
             n += self.weff.nbytes
-        for t in (self.full_scale, self.input_range, self._aged, self._cm):
+        for t in (self.full_scale, self.input_range, self._aged, self._cm, self._codes):
             if t is not None:
                 n += t.nbytes
         return n
@@ -157,12 +142,39 @@ class ProgrammedState:
             return self.weff
         if self._aged is None or self._aged_t != seconds:
             base = self.base_weight()
-            if self._source is not None:  # t0 can be regenerated: hold only the aged copy
+            if self.regenerates_t0():  # hold only the aged copy
                 self.weff = None
             self._aged = self._cm = self._cm_of = None  # free before allocating the new ones
             self._aged = _drift_raw(base, self, seconds)
             self._aged_t = seconds
         return self._aged
+
+
+def compact(state: ProgrammedState) -> bool:
+    """Makes ``state`` hold its cells only, so that the digital weight it was programmed from
+    can be let go: the t0 cells become level codes when the config has them and they rebuild
+    the cells bit for bit (else the float32 t0 cells stay), the common-mode copy is dropped and
+    the reference to the source weight released. Outputs do not change. Returns True if the t0
+    cells are held as codes."""
+    t0 = state.base_weight()
+    codes = None
+    if state._source is not None and cell_codes.supported(state.config):
+        src = state._source
+        if src.dtype != torch.float32:
+            src = src.float()
+        codes = cell_codes.encode(src.to(t0.device), state.config)
+        rebuilt = cell_codes.program_codes(codes, state.scales, state.config, state.seed)
+        if not cell_codes.same_bits(rebuilt, t0):
+            codes = None
+        del rebuilt
+    if codes is None and state._codes is not None:
+        codes = state._codes
+    state._codes = codes
+    state._source = None
+    state._cm = state._cm_of = None
+    state.compact = True
+    state.weff = None if (codes is not None and state._aged is not None) else t0
+    return codes is not None
 
 
 def drift_active(cfg: HardwareConfig, seconds: float) -> bool:
@@ -261,7 +273,7 @@ def mvm(x: torch.Tensor, state: ProgrammedState, seconds: float = 0.0, seed: int
         state.calibration.observe(x, state, w)
     noise = kernel_noise(cfg)
     noisy = noise["photons_per_unit"] > 0 or noise["receiver_sigma"] > 0
-    cm = state.common_mode_cells(w) if noisy else None
+    cm = state.common_mode_cells(w) if noisy and not state.compact else None
     y, stats = ops_for(x.device).mvm(
         x, w, state.scales, full_scale_tensor(state), input_ranges_of(state), cm,
         f.activation_format, f.activation_scaling, f.scale_rule, c.dac_bits, c.dac_rounding,

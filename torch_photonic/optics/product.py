@@ -93,7 +93,9 @@ def weight_product(x: torch.Tensor, weight: torch.Tensor, matrix: torch.Tensor,
     retries = entry.state.clips.retries - retries
     row = st.row_name(st.name_of(weight))
     if bad_rows is not None:
-        ref = x_bad @ matrix.float().t()  # those rows as given, through the float product
+        # those rows as given, through the float product (of the cells, once the weight is gone)
+        w_ref = entry.state.weight_at(st.age_of(weight)) if matrix.is_meta else matrix
+        ref = x_bad @ w_ref.float().t()
         if bias is not None:
             ref = ref + bias.float()
         y[bad_rows] = ref

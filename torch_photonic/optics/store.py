@@ -8,7 +8,9 @@ ProgrammedState`. The store keeps one per
   matrix),
 * **config**, compared field by field (changing any field of the hardware programs again),
 
-and reprograms when the tensor's version (an in-place update) or its storage changes.
+and reprograms when the tensor's version (an in-place update) or its storage changes. A weight
+whose digital copy was let go (:meth:`WeightStore.release`) keeps its cells as they are: its
+placeholder only names them.
 
 It also holds what both paths must agree on:
 
@@ -79,6 +81,7 @@ class WeightStore:
         self._names: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
         self._ages: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
         self._digital: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
+        self._released: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
         self._anonymous = itertools.count()
         self._default_age = 0.0
         self._calibrating: Optional[str] = None   # calibration phase while calibrating
@@ -165,9 +168,14 @@ class WeightStore:
                 per = {}
                 self._entries[weight] = per
             old = per.get(key)
-            if old is not None and old.version == version:
+            if old is not None and (old.version == version or weight in self._released):
                 return old
             name = self.name_of(weight)
+            if weight in self._released:
+                raise ValueError(
+                    f"weight {name!r}: its digital copy was let go once programmed "
+                    f"(release_weights), so it cannot be programmed for this matrix or config "
+                    f"({config.name!r}); convert a fresh copy of the model instead")
             writes = 1 if old is None else old.writes + 1
             offset, shape, _ = where
             seed = mix_seed(config.seed, name_seed(name), offset, *shape, writes - 1)
@@ -195,6 +203,26 @@ class WeightStore:
             entry.reads += 1
             n = entry.reads
         return mix_seed(config.seed, name_seed(self.name_of(weight)), entry.state.seed, n)
+
+    # ------------------------------------------------------------------ releasing weights
+    def release(self, weight: torch.Tensor, placeholder: torch.Tensor) -> int:
+        """Lets the digital copy of ``weight`` go: every programmed matrix of it holds its cells
+        only (:func:`~torch_photonic.optics.kernels.compact`), and from now on
+        ``placeholder`` (a tensor of the same layout, e.g. on the ``meta`` device, that
+        replaces ``weight`` in its module) names them: its name, age, digital mark and cells.
+        It is never programmed again. Returns how many matrices hold level codes."""
+        with self._lock:
+            per = self._entries.pop(weight, None) or {}
+            coded = sum(bool(kernels.compact(e.state)) for e in per.values())
+            self._entries[placeholder] = per
+            for table in (self._names, self._ages, self._digital):
+                if weight in table:
+                    table[placeholder] = table.pop(weight)
+            self._released[placeholder] = True
+        return coded
+
+    def is_released(self, weight: Any) -> bool:
+        return bool(self._released) and self._released.get(weight, False)
 
     # ------------------------------------------------------------------ calibration
     def begin_calibration(self, phase: str) -> None:
@@ -268,7 +296,8 @@ class WeightStore:
     def export(self, weight: torch.Tensor) -> Dict[str, Any]:
         """What the cells of ``weight`` hold, as plain tensors and numbers: its name, its own
         age (None: the default age), and per programmed matrix the matrix key, the config (as
-        a dict), the t0 conductances and scales, the converter ranges, the seed, the read and
+        a dict), the t0 conductances and scales (and level codes, when held), the converter
+        ranges, the seed, the read and
         write counters and the clip counts. :meth:`restore` puts them back."""
         with self._lock:
             per = dict(self._entries.get(weight) or {})
@@ -282,6 +311,7 @@ class WeightStore:
                 weff=st.base_weight().detach().cpu().clone(), scales=st.scales.cpu().clone(),
                 full_scale=None if st.full_scale is None else st.full_scale.cpu().clone(),
                 input_range=None if st.input_range is None else st.input_range.cpu().clone(),
+                codes=None if st._codes is None else st._codes.cpu().clone(),
                 seed=int(st.seed), reads=int(e.reads), writes=int(e.writes),
                 cells_written=int(st.cells_written), times_programmed=int(st.times_programmed),
                 clips=[st.clips.inputs, st.clips.inputs_clipped, st.clips.outputs,
@@ -305,7 +335,8 @@ class WeightStore:
                 weff=weff, scales=m["scales"].to(torch.float32), config=config,
                 seed=int(m["seed"]), full_scale=m["full_scale"], input_range=m["input_range"],
                 cells_written=int(m["cells_written"]),
-                times_programmed=int(m["times_programmed"]), _shape=tuple(weff.shape))
+                times_programmed=int(m["times_programmed"]), _shape=tuple(weff.shape),
+                _codes=m.get("codes"))
             state.clips = kernels.ClipCounts(*[int(v) for v in m["clips"]])
             mats.append(((where, config), _Entry(state=state, version=self._version(weight),
                                                  reads=int(m["reads"]),
