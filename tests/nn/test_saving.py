@@ -46,6 +46,37 @@ def test_convert_path_reload_is_bit_identical(tmp_path):
         assert torch.equal(pa, pb)
 
 
+@pytest.mark.parametrize("saved_on,loaded_on", [("cpp", "torch"), ("torch", "cpp")])
+def test_reload_on_the_other_kernel_backend_is_bit_identical(tmp_path, monkeypatch, saved_on,
+                                                             loaded_on):
+    """Cells programmed, aged and read on one kernel backend, saved, and loaded on the other: the
+    next read (drift, the read noise accumulated so far, shot and receiver noise, converters)
+    gives the saved model's next read, bit for bit."""
+    monkeypatch.setenv("TORCH_PHOTONIC_BACKEND", saved_on)
+    a = tp.convert(_mlp(), GLASS)
+    a.eval()
+    x = _x()
+    with torch.no_grad():
+        y0 = a(x)                              # programs, one read
+        tp.age(a, 3600.0)
+        a(x)
+    f = tmp_path / f"{saved_on}.pt"
+    tp.save_programmed(a, str(f))
+    with torch.no_grad():
+        ya = a(x)                              # the saved model's next read
+    assert not torch.equal(ya, y0)             # the age and the reads moved the cells
+
+    monkeypatch.setenv("TORCH_PHOTONIC_BACKEND", loaded_on)
+    assert tp.kernel_backend() == loaded_on
+    b = tp.convert(_mlp(seed=7), GLASS)
+    b.eval()
+    tp.load_programmed(b, str(f))
+    with events.Recorder() as rec, torch.no_grad():
+        yb = b(x)
+    assert torch.equal(ya, yb)
+    assert not rec.of("program")
+
+
 def test_device_path_reload_is_bit_identical(tmp_path):
     with torch.photonic.set_config(GLASS):
         a = _mlp().to("photonic")

@@ -4,7 +4,8 @@ on: programming noise, drift with its spread, accumulated 1/f read noise, shot a
 noise, DAC and ADC rounding, ADC clipping and bound management; on the presets
 glass-pcm-200mm, silicon-photonic-128 and pcm-tensor-core-2021, shapes that do and do not
 divide the tiles, static and dynamic input ranges, fixed and calibrated ADC ranges. Also the
-counter-based normals alone over 1e6 indices, a whole converted model, and the backend switch.
+counter-based normals alone over 1e6 indices, a whole converted model, a hardware-aware
+training step (outputs and gradients), and the backend switch.
 
 Everything here is bit-identical; the one piece not checked bit for bit on this machine is the
 float64 path of the normals' two outer intervals that non-CPU devices take (CPU tensors compute
@@ -356,6 +357,55 @@ def test_converted_model_same_on_the_torch_backend(monkeypatch, overrides):
     assert not torch.equal(out["cpp"][0], out["cpp"][1])  # the ageing did something
     if overrides:
         assert sum(v["retries"] for v in out["cpp"][2].values()) > 0
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    # static input ranges and calibrated ADC ranges that clip, both learned
+    {"mapping__input_range": "static", "mapping__adc_range": "calibrated",
+     "mapping__bound_management": 0},
+])
+def test_training_forward_and_backward_same_on_the_torch_backend(monkeypatch, overrides):
+    """A hardware-aware training step (noise table measured at an age, cells drawn afresh, the
+    optical product, straight-through gradients) gives the same outputs and gradients on the
+    torch kernels as on the C++ ones, and the torch backend does run the torch kernels."""
+    calls = {"draw_cells": 0, "mvm": 0}
+    for name in calls:
+        def spy(*args, _name=name, _op=getattr(tk, name)):
+            calls[_name] += 1
+            return _op(*args)
+        monkeypatch.setattr(tk, name, spy)
+    torch.manual_seed(0)
+    model = MLP()
+    x = torch.randn(6, 96) * 3  # beyond the calibrated ranges: some inputs and sums clip
+    cfg = tp.preset("glass-pcm-200mm", **overrides)
+    learn = bool(overrides)
+    out = {}
+    for backend in ("cpp", "torch"):
+        monkeypatch.setenv("TORCH_PHOTONIC_BACKEND", backend)
+        tp.nn.clear_programmed()
+        m = tp.convert(copy.deepcopy(model), cfg)
+        if learn:
+            tp.calibrate(m, [torch.randn(16, 96, generator=torch.Generator().manual_seed(s))
+                             for s in range(2)])
+        m.train()
+        ranges = tp.nn.prepare_training(m, learn_ranges=learn, seconds=3.6e3)
+        xb = x.clone().requires_grad_()
+        tp.nn.begin_step(m, 3)
+        y = m(xb)
+        y.square().sum().backward()
+        out[backend] = (y.detach(), [xb.grad] + [p.grad for p in m.parameters()],
+                        [r.detach().clone() for r in ranges], [r.grad for r in ranges])
+        if backend == "cpp":
+            assert calls == {"draw_cells": 0, "mvm": 0}
+    tp.nn.clear_programmed()
+    assert calls["draw_cells"] == 2 and calls["mvm"] >= 2  # one draw, one product per layer
+    cpp, torch_ = out["cpp"], out["torch"]
+    assert all(g is not None for g in cpp[1]) and len(cpp[1]) == len(torch_[1])
+    for a, b in zip(cpp, torch_):
+        assert_same(a, b)
+    if learn:  # input and ADC ranges of both layers, with gradients
+        assert len(cpp[3]) == 4 and all(float(g.abs().sum()) > 0 for g in cpp[3])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -14,9 +14,12 @@ compensation included): per level, the mean offset and the standard deviation of
 from its level (a :class:`CellNoiseTable`). Each training forward then draws
 ``level + offset(level) + sigma(level) * z`` with fresh normal ``z``: the first two moments of the
 deployed cells, level by level, at a cost of a few element-wise passes instead of the drift
-kernel's per-cell power law. The products then run on :func:`torch.ops.photonic.mvm` with that
-draw: per-tile DAC gains, detector shot and receiver noise, the ADC, bound management, all as
-deployed.
+kernel's per-cell power law. The products then run on the ``mvm`` kernel with that draw: per-tile
+DAC gains, detector shot and receiver noise, the ADC, bound management, all as deployed.
+
+**Kernels.** The draw and the product run on :func:`kernels.ops_for` of their tensors' device: the
+C++ ops for CPU tensors (or the torch ones with ``TORCH_PHOTONIC_BACKEND=torch``, the same bits),
+the torch ops elsewhere, so a layer trains on any device PyTorch supports.
 
 **Gradients** (:func:`grads`): ``dL/dx = (gy @ W) * [x inside its input range]`` and
 ``dL/dW = gy^T @ clip(x)``; where the mapping's ADC can clip (no bound management), a partial sum
@@ -34,11 +37,10 @@ from ..hardware.config import HardwareConfig
 from ..hardware.photon_budget import kernel_noise
 from . import kernels
 from .calibration import input_gains
+from .torch_kernels.common import fake_quant
 
 __all__ = ["CellNoiseTable", "cell_noise_table", "level_index", "training_weight", "product",
            "grads", "adc_can_clip"]
-
-_ops = torch.ops.photonic
 
 
 @dataclass(eq=False)
@@ -95,7 +97,7 @@ def _formatted(w: torch.Tensor, cfg: HardwareConfig) -> torch.Tensor:
     f = cfg.formats
     if f.weight_format == "none":
         return w
-    return _ops.fake_quantize(w, f.weight_format, f.weight_scaling, f.scale_rule, True).float()
+    return fake_quant(w, f.weight_format, f.weight_scaling, f.scale_rule, True)
 
 
 def cell_noise_table(weight: torch.Tensor, cfg: HardwareConfig, seconds: float,
@@ -129,18 +131,18 @@ def cell_noise_table(weight: torch.Tensor, cfg: HardwareConfig, seconds: float,
 def training_weight(weight: torch.Tensor, cfg: HardwareConfig, table: Optional[CellNoiseTable],
                     seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """(cells drawn for one training forward, in weight units [N, K]; tile scales [N, T]), by
-    :func:`torch.ops.photonic.draw_cells` (one pass: format, tile scales, levels, then
-    ``target + offset(level) * sign + sigma(level) * z`` with normals from ``seed``). ``table``
-    None draws no noise: the weight on its levels."""
+    the ``draw_cells`` kernel of the weight's device (one pass: format, tile scales, levels,
+    then ``target + offset(level) * sign + sigma(level) * z`` with normals from ``seed``), on
+    that device (host memory: the CPU). ``table`` None draws no noise: the weight on its levels."""
     f, a, p = cfg.formats, cfg.array, cfg.pcm
     w = weight.detach()
-    if w.device.type != "cpu":
+    if kernels._on_host(w.device) and w.device.type != "cpu":
         w = w.to("cpu")
     off = None if table is None else table.offset
     sig = None if table is None else table.sigma
-    return _ops.draw_cells(w.float(), off, sig, f.weight_format, f.weight_scaling, f.scale_rule,
-                           int(p.levels), a.cells_per_weight, bool(p.quantize_levels),
-                           a.tile_rows, int(seed))
+    return kernels.ops_for(w.device).draw_cells(
+        w.float(), off, sig, f.weight_format, f.weight_scaling, f.scale_rule, int(p.levels),
+        a.cells_per_weight, bool(p.quantize_levels), a.tile_rows, int(seed))
 
 
 def adc_can_clip(cfg: HardwareConfig) -> bool:
@@ -155,7 +157,8 @@ def adc_can_clip(cfg: HardwareConfig) -> bool:
 def product(x: torch.Tensor, w_cells: torch.Tensor, scales: torch.Tensor, cfg: HardwareConfig,
             *, input_range: Optional[torch.Tensor], full_scale: Optional[torch.Tensor],
             noise: bool, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The optical product of ``x`` [M, K] with drawn cells: (y float32 [M, N], stats)."""
+    """The optical product of ``x`` [M, K] with drawn cells: (y float32 [M, N], stats), by the
+    ``mvm`` kernel of ``x``'s device."""
     f, c, a, m = cfg.formats, cfg.converters, cfg.array, cfg.mapping
     kn = kernel_noise(cfg) if noise else dict(photons_per_unit=0.0, receiver_sigma=0.0)
     noisy = kn["photons_per_unit"] > 0 or kn["receiver_sigma"] > 0
@@ -164,20 +167,18 @@ def product(x: torch.Tensor, w_cells: torch.Tensor, scales: torch.Tensor, cfg: H
         cm = (w_cells.abs() if a.cells_per_weight == 2 else w_cells).to(torch.bfloat16)
     fs = full_scale if full_scale is not None else torch.tensor(float(m.adc_full_scale))
     rng = None if input_range is None else input_range.detach().float().contiguous()
-    return _ops.mvm(x.float().contiguous(), w_cells, scales, fs, rng, cm, f.activation_format,
-                    f.activation_scaling, f.scale_rule, c.dac_bits, c.dac_rounding,
-                    m.block_exponent, c.adc_bits, c.adc_rounding,
-                    float(kn["photons_per_unit"]), float(kn["receiver_sigma"]),
-                    int(m.bound_management), a.tile_rows, a.tile_cols, a.cells_per_weight,
-                    int(seed), None)
+    return kernels.ops_for(x.device).mvm(
+        x.float().contiguous(), w_cells, scales, fs, rng, cm, f.activation_format,
+        f.activation_scaling, f.scale_rule, c.dac_bits, c.dac_rounding, m.block_exponent,
+        c.adc_bits, c.adc_rounding, float(kn["photons_per_unit"]), float(kn["receiver_sigma"]),
+        int(m.bound_management), a.tile_rows, a.tile_cols, a.cells_per_weight, int(seed), None)
 
 
 def _activations(x: torch.Tensor, cfg: HardwareConfig) -> torch.Tensor:
     f = cfg.formats
     if f.activation_format == "none":
         return x
-    return _ops.fake_quantize(x, f.activation_format, f.activation_scaling, f.scale_rule,
-                              False).float()
+    return fake_quant(x, f.activation_format, f.activation_scaling, f.scale_rule, False)
 
 
 def grads(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, cfg: HardwareConfig, *,
@@ -190,14 +191,17 @@ def grads(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, cfg: HardwareConfi
     gy s a sign(partial)`` (the gradient of ``s a clip(partial, fs)``)."""
     gy = gy.float()
     xf = x.float()
-    wf = w.detach().float()
+    dev = xf.device
+    wf = w.detach().to(device=dev, dtype=torch.float32)
+    ranges = None if input_range is None else input_range.detach().to(device=dev,
+                                                                        dtype=torch.float32)
     tr = cfg.array.tile_rows
     k = xf.shape[1]
     t_count = -(-k // tr)
     inside = None
     xc = xf
     if input_range is not None:
-        gains = input_gains(_activations(xf, cfg), cfg, input_range.detach().float())  # [M, T]
+        gains = input_gains(_activations(xf, cfg), cfg, ranges)  # [M, T]
         g_full = _expand(gains, k, tr)
         inside = xf.abs() <= g_full
         xc = torch.maximum(torch.minimum(xf, g_full), -g_full)
@@ -206,12 +210,11 @@ def grads(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, cfg: HardwareConfi
         gx = torch.zeros_like(xf) if (need_x or need_range) else None
         gw = torch.zeros_like(wf) if need_w else None
         if need_full_scale:
-            g_fs = torch.zeros(wf.shape[0], t_count)
+            g_fs = torch.zeros(wf.shape[0], t_count, device=dev)
         scales = _tile_scales(_formatted(wf, cfg), tr)
-        gains = input_gains(_activations(xf, cfg), cfg,
-                            None if input_range is None else input_range.detach().float())
-        fs = full_scale if full_scale is not None else torch.full(
-            (wf.shape[0], t_count), float(cfg.mapping.adc_full_scale))
+        gains = input_gains(_activations(xf, cfg), cfg, ranges)
+        fs = full_scale.to(dev) if full_scale is not None else torch.full(
+            (wf.shape[0], t_count), float(cfg.mapping.adc_full_scale), device=dev)
         fs = fs.expand(wf.shape[0], t_count)
         for t in range(t_count):
             k0, k1 = t * tr, min(k, (t + 1) * tr)
@@ -235,9 +238,10 @@ def grads(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, cfg: HardwareConfi
         pad = t_count * tr - k
         if pad:
             outside = torch.nn.functional.pad(outside, (0, pad))
-        g_range = outside.reshape(-1, t_count, tr).sum(dim=(0, 2)).to(input_range.dtype)
+        g_range = outside.reshape(-1, t_count, tr).sum(dim=(0, 2)).to(
+            device=input_range.device, dtype=input_range.dtype)
     if gx is not None and inside is not None:
         gx = gx * inside
     if g_fs is not None and full_scale is not None:
-        g_fs = g_fs.to(full_scale.dtype)
+        g_fs = g_fs.to(device=full_scale.device, dtype=full_scale.dtype)
     return (gx if need_x else None), gw, g_range, g_fs
