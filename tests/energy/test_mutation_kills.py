@@ -353,9 +353,18 @@ def test_meter_host_counting_is_refcounted_across_open_meters():
     assert _relu_joules(again) == [pytest.approx(one, rel=1e-12)]
 
 
-@pytest.mark.xfail(strict=True, reason="energy/meter.py charges a device host op's overhead "
-                   "once per op name per meter, not once per call: _host_op_event drops the "
-                   "fallback's call count and on_event adds one call per event")
+def test_meter_host_op_event_keeps_the_number_of_calls():
+    assert meter_mod._host_op_event("op", dict(calls=7, elements_out=3))["calls"] == 7
+    assert meter_mod._host_op_event("op", dict(elements_out=3))["calls"] == 1
+    cfg = tp.preset(GLASS)
+    m = meter_mod.Meter(cfg)
+    m.on_event("host", dict(op="a", flops=10.0, bytes=40.0, module="h", calls=4))
+    m.on_event("host", dict(op="a", flops=10.0, bytes=40.0, module="h"))   # one call
+    (row,) = m.per_layer()
+    assert row["calls"] == 5
+    assert row["seconds"] == pytest.approx(E.host_seconds(cfg, 20.0, 80.0, calls=5), rel=1e-12)
+
+
 def test_meter_device_host_ops_pay_the_overhead_per_call():
     cfg = tp.preset(GLASS)
     x = torch.randn(16, 16).to("photonic")

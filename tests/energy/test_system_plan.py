@@ -2,12 +2,14 @@
 the laws it must obey (static energy linear in time, a chain of layers no faster than the sum
 of their critical paths, rewrites that fetch their weights), and clear errors on bad input."""
 import math
+import re
 
 import pytest
 import torch
 import torch.nn as nn
 
 import torch_photonic as tp
+from torch_photonic.energy import capacity as CAP
 from torch_photonic.energy import cost as C
 from torch_photonic.energy import interconnect as IC
 from torch_photonic.energy import kv_tiers as KV
@@ -150,7 +152,10 @@ def test_rewrite_mode_fetches_weights_from_their_tier():
     p = tp.plan(model, cfg, batch=1, context=64, chips=1, gpu=None)
     assert not p["fits"] and p["chips_needed"] > 1
     work = workload_of(model)
-    overflow = 1 - p["capacity_cells"] / p["cells_needed"]
+    # the share not resident: cells or tiles, whichever runs out first (here the tiles)
+    overflow = max(1 - p["capacity_cells"] / p["cells_needed"],
+                   1 - cfg.array.tiles_per_chip / p["tiles_needed"])
+    assert overflow > 1 - p["capacity_cells"] / p["cells_needed"]
     weights = work.active_weights(1) * overflow
     fetch = weights * cfg.memory.weight_bytes
     tier = cfg.memory.weights_tier
@@ -220,6 +225,59 @@ def test_batch_sweep_throughput_rises_and_static_share_falls():
 def test_bad_batch_context_chips(kw, arg):
     with pytest.raises(ValueError, match=arg):
         tp.plan(one_layer(), GLASS, gpu=None, **kw)
+
+
+@pytest.mark.parametrize("arg", ["batch", "context", "chips"])
+@pytest.mark.parametrize("bad", [4.0, 2.5, True, "4", None])
+def test_batch_context_chips_must_be_ints(arg, bad):
+    if arg == "chips" and bad is None:       # chips=None: as many as hold the weights
+        return
+    with pytest.raises(ValueError, match=rf"{arg} must be a positive integer .*not a bool or a "
+                                         rf"float.*got {re.escape(repr(bad))}"):
+        tp.plan(one_layer(), GLASS, gpu=None, **{arg: bad})
+
+
+def test_batch_context_chips_take_any_integer_type():
+    import numpy as np
+    p = tp.plan(one_layer(), GLASS, batch=np.int64(2), context=np.int32(8), chips=np.int64(1),
+                gpu=None)
+    assert (p["batch"], p["context"], p["chips"]) == (2, 8, 1)
+    assert all(type(p[k]) is int for k in ("batch", "context", "chips"))
+
+
+def test_overflow_is_the_resource_that_runs_out_first():
+    cfg = tp.preset(GLASS)                       # 1 chip: 6.5e8 cells, 309 tiles
+    cells, tiles = cfg.array.cells_per_chip, cfg.array.tiles_per_chip
+    assert CAP.overflow(cfg, cells, tiles) == 0.0
+    assert CAP.overflow(cfg, 0, 0) == 0.0
+    assert CAP.overflow(cfg, 4 * cells, tiles) == pytest.approx(0.75, rel=1e-12)
+    assert CAP.overflow(cfg, 10, 4 * tiles) == pytest.approx(0.75, rel=1e-12)
+    assert CAP.overflow(cfg, 2 * cells, 4 * tiles) == pytest.approx(0.75, rel=1e-12)
+    assert CAP.overflow(cfg.replace(chips=4), 4 * cells, 4 * tiles) == 0.0
+
+
+@pytest.mark.parametrize("as_workload", [False, True])
+def test_rewrites_when_tiles_bind_but_cells_do_not(as_workload):
+    # 400 matrices of 8 x 8 on one glass chip: 51,200 cells of 6.5e8, but 400 tiles of 309
+    cfg = tp.preset(GLASS)
+    with torch.device("meta"):
+        model = nn.Sequential(*[nn.Linear(8, 8, bias=False) for _ in range(400)])
+    cap = tp.energy.capacity_plan(model, cfg)
+    assert cap["cells_needed"] == 400 * 64 * 2 < cap["capacity_cells"]
+    assert cap["tiles_needed"] == 400 > cfg.array.tiles_per_chip and not cap["fits"]
+    share = 1 - cfg.array.tiles_per_chip / 400
+    assert cap["rewrite_cells_per_token"] == pytest.approx(400 * 64 * 2 * share, rel=1e-12)
+    target = workload_of(model) if as_workload else model
+    p = tp.plan(target, cfg, batch=1, context=1, chips=1, gpu=None)
+    assert not p["fits"] and p["tiles_needed"] == 400
+    # the system plan rewrites what the capacity plan says does not stay resident
+    assert p["rewrite_cells_per_step"] == pytest.approx(cap["rewrite_cells_per_token"], rel=1e-12)
+    assert p["by_component"]["dynamic"]["pcm_rewrite"] == pytest.approx(
+        cap["rewrite_joules_per_token"], rel=1e-12)
+    assert p["by_stage"]["rewrite"] > 0
+    # with chips for every tile nothing is rewritten
+    q = tp.plan(target, cfg, batch=1, context=1, chips=2, gpu=None)
+    assert q["fits"] and q["rewrite_cells_per_step"] == 0
 
 
 def test_chips_that_cannot_hold_the_kv_cache():

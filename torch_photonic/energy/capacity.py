@@ -30,7 +30,7 @@ from . import model as E
 from .workload import is_linear
 from ..hardware.resolve import resolve
 
-__all__ = ["capacity_plan", "optical_weights"]
+__all__ = ["capacity_plan", "optical_weights", "overflow"]
 
 
 def _is_experts(name: str, module: Any) -> bool:
@@ -55,6 +55,18 @@ def optical_weights(model: Any) -> List[Dict[str, Any]]:
                     rows.append(dict(name=f"{name}.{pname}", kind="experts", out=a, inp=b,
                                      count=e))
     return rows
+
+
+def overflow(cfg: Any, cells: float, tiles: float) -> float:
+    """The share of a model of ``cells`` cells on ``tiles`` tiles that does not stay resident on
+    ``cfg``'s chips, by whichever runs out first: ``max(0, 1 - capacity_cells / cells,
+    1 - capacity_tiles / tiles)`` (0 when both fit). The one rule of :func:`capacity_plan` and
+    of the system plan's rewrites (:mod:`~torch_photonic.energy.system`)."""
+    chips = int(E._get(cfg, "chips"))
+    cap_cells = chips * int(cfg.array.cells_per_chip)
+    cap_tiles = chips * int(cfg.array.tiles_per_chip)
+    return max(0.0, 1.0 - cap_cells / cells if cells else 0.0,
+               1.0 - cap_tiles / tiles if tiles else 0.0)
 
 
 def _active_fraction(model: Any) -> float:
@@ -96,7 +108,6 @@ def capacity_plan(model: Any, preset: Any = None, *,
                        1 if weights else 0)
     chips = int(E._get(cfg, "chips"))
     cap = E.capacity_cells(cfg)
-    cap_tiles = chips * int(a.tiles_per_chip)
     fits = chips_needed <= chips
     active_cells = active * cpw
     out: Dict[str, Any] = dict(
@@ -107,14 +118,13 @@ def capacity_plan(model: Any, preset: Any = None, *,
         active_weights_per_token=int(active), active_cells_per_token=int(active_cells),
         program_joules=E.program_energy(cfg, cells), program_seconds=E.program_time(cfg, cells),
     )
-    overflow = 0.0 if fits else max(0.0, 1.0 - cap / cells if cells else 0.0,
-                                    1.0 - cap_tiles / tiles if tiles else 0.0)
+    share = 0.0 if fits else overflow(cfg, cells, tiles)
     if fits:
         out.update(rewrite_cells_per_token=0, rewrites_per_token=0.0,
                    rewrite_joules_per_token=0.0, rewrite_seconds_per_token=0.0,
                    wear_hours=None)
     else:
-        rw = active_cells * overflow
+        rw = active_cells * share
         t = E.program_time(cfg, rw)
         out.update(rewrite_cells_per_token=rw, rewrites_per_token=rw / cap,
                    rewrite_joules_per_token=E.program_energy(cfg, rw),

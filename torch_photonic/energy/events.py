@@ -10,7 +10,8 @@ Event kinds (all sizes are plain ints, energies are computed by the meter, not h
   (fan-in), ``n`` outputs, on ``config`` (a :class:`torch_photonic.HardwareConfig`).
   ``dynamic=True`` marks a product whose both operands change every call (attention).
 * ``program``: ``cells`` PCM cells written for ``weights`` weights (of ``expert``, if any).
-* ``host``: an op run on the electronic host: ``flops`` and ``bytes`` moved.
+* ``host``: an op run on the electronic host: ``flops`` and ``bytes`` moved (over ``calls``
+  calls of the op, 1 unless the payload says otherwise).
 * ``kv``: KV-cache traffic in bytes (read and written).
 * ``transfer``: activations sent from one chip to another (``bytes``, ``scaleout``: across
   supernodes), priced by the config's interconnect.

@@ -104,10 +104,11 @@ def _host_op_event(op: str, st: Dict[str, int]) -> Dict[str, Any]:
     routing: a lower bound; the device's matrix products never come here), bytes are measured.
     Both follow the bytes the fallback counts as touched: a gather (an embedding lookup) reads
     the elements it gathers and its indices, not its whole source, and a view touches nothing.
+    ``st`` sums every call of ``op``; the event keeps their number, each call pays the overhead.
     """
     elements = max(st.get("elements_out", 0), st.get("bytes_in", 0) // 4)
     return dict(op=op, flops=float(elements), bytes=float(st.get("bytes_in", 0) + st.get("bytes_out", 0)),
-                module="device.host")
+                calls=int(st.get("calls", 1)), module="device.host")
 
 
 def _add(d: Dict[str, float], k: str, v: float) -> None:
@@ -184,7 +185,7 @@ class Meter(MeterViews):
                 r.seconds_claim += t
             elif kind == "host":
                 r = self._row(p.get("module") or "host", p["op"])
-                r.calls += 1
+                r.calls += p.get("calls", 1)
                 r.host_flops += p["flops"]
                 r.host_bytes += p["bytes"]
             elif kind == "transfer":

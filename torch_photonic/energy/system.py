@@ -20,8 +20,9 @@ sequence. For each layer in order (:mod:`~torch_photonic.energy.workload`) the s
   layer's experts span chips (``2 x batch x top_k x hidden``), and the hop to the next layer's
   chip when it sits elsewhere (``batch x hidden``), at ``interconnect.activation_bytes`` each.
 * **rewrite**, when the model does not fit its chips: the cells of the weights the step reads
-  that are not resident, rewritten (``program_time``) after being fetched from
-  ``memory.weights_tier`` of all hosts; not overlapped with the compute.
+  that are not resident (the capacity plan's overflow: cells or tiles, whichever runs out
+  first), rewritten (``program_time``) after being fetched from ``memory.weights_tier`` of all
+  hosts; not overlapped with the compute.
 
 Step latency without pipelining is the sum over layers. With ``batch > 1`` and layers on
 several hosts, the batch splits into ``S = min(stages, batch)`` micro-batches that flow through
@@ -33,13 +34,14 @@ sum of stages)`` at ``ceil(batch/S)`` rows; the plan takes the faster of the two
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import model as E
 from .cost import chip_price, usd_per_million_tokens
 from .interconnect import Placement, matrix_tiles, place, transfer
 from .kv_tiers import kv_capacity_bytes, kv_fill, tier_energy, tier_time
-from .capacity import capacity_plan
+from .capacity import capacity_plan, overflow
 from .static import STATIC_COMPONENTS, hosts_for, static_power
 from .workload import Workload, meta_model, touched_experts, workload
 from ..hardware.resolve import resolve
@@ -56,13 +58,12 @@ DEFAULT_BATCHES = (1, 4, 16, 64, 256, 1024)
 
 
 def _positive_int(name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        else:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    """``v`` as an int > 0; a bool, a float (even 4.0) or any other non-integer is an error."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise ValueError(f"{name} must be a positive integer (an int, not a bool or a float), "
+                         f"got {v!r} ({type(v).__name__})")
     if v <= 0:
-        raise ValueError(f"{name} must be > 0, got {v}")
+        raise ValueError(f"{name} must be a positive integer (> 0), got {v}")
     return int(v)
 
 
@@ -176,11 +177,13 @@ def _layer_step(cfg: Any, work: Workload, i: int, pl: Placement, rows: int, cont
 
 def _rewrite(cfg: Any, work: Workload, rows: int, cap: Dict[str, Any], hosts: int,
              cfg_chips: Any) -> Dict[str, float]:
-    """Cells, joules and seconds of the rewrites of one step (zero when the model fits)."""
+    """Cells, joules and seconds of the rewrites of one step (zero when the model fits). The
+    share rewritten is the capacity plan's :func:`~torch_photonic.energy.capacity.overflow` on
+    ``cfg_chips``: cells or tiles, whichever runs out first."""
     if cap["fits"] or not cap["cells_needed"]:
         return dict(cells=0.0, joules=0.0, fetch_joules=0.0, seconds=0.0, fetch_seconds=0.0)
-    overflow = max(0.0, 1.0 - cap["capacity_cells"] / cap["cells_needed"])
-    weights = work.active_weights(rows) * overflow
+    share = overflow(cfg_chips, cap["cells_needed"], cap["tiles_needed"])
+    weights = work.active_weights(rows) * share
     cells = weights * int(cfg.array.cells_per_weight)
     fetch = weights * float(cfg.memory.weight_bytes)
     tier = cfg.memory.weights_tier
