@@ -425,3 +425,27 @@ def test_runs_on_cuda():
     y = tk.mvm(*cargs)[0]
     assert y.device.type == "cuda"
     torch.testing.assert_close(y.cpu(), y_cpu, rtol=0, atol=0.05 * float(y_cpu.abs().max()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_converted_layers_run_and_train_on_cuda():
+    """``convert()`` on CUDA: the cells, the products and the training draws stay on the GPU
+    (torch kernels), and the outputs follow the CPU's within a GEMM's rounding."""
+    torch.manual_seed(3)
+    ref = tp.convert(MLP(), "glass-pcm-200mm").eval()
+    gpu = tp.convert(MLP(), "glass-pcm-200mm").eval()
+    gpu.load_state_dict(ref.state_dict())
+    gpu = gpu.cuda()
+    x = torch.randn(6, 96)
+    with torch.no_grad():
+        y_cpu, y = ref(x), gpu(x.cuda())
+    assert y.device.type == "cuda"
+    assert gpu.up.state.weff.device.type == "cuda"
+    torch.testing.assert_close(y.cpu(), y_cpu, rtol=0, atol=0.05 * float(y_cpu.abs().max()))
+    tp.nn.prepare_training(gpu, seconds=3600.0)
+    gpu.train()
+    tp.nn.begin_step(gpu, 0)
+    loss = gpu(x.cuda()).square().mean()
+    loss.backward()
+    assert gpu.up.weight.grad.device.type == "cuda"
+    assert float(gpu.up.weight.grad.abs().sum()) > 0

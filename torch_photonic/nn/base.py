@@ -25,6 +25,7 @@ from torch import nn
 
 from ..hardware.config import HardwareConfig
 from ..hardware.resolve import resolve
+from ..optics.backend import on_host
 from ..optics.store import store
 
 __all__ = ["PhotonicModule", "RANGE_ATTRS"]
@@ -93,6 +94,23 @@ class PhotonicModule(nn.Module):
     def released(self) -> bool:
         """True once the digital copies of this layer's optical weights were let go."""
         return any(getattr(self, a).is_meta for a in self.OPTICAL_WEIGHTS)
+
+    def kernel_device(self) -> torch.device:
+        """Where this layer's products run: its weights' device (the C++ kernels or the torch
+        ones, see :func:`torch_photonic.optics.kernels.ops_for`); weights in host memory on
+        another device (the ``photonic`` device), and released ones, run on the CPU."""
+        p = getattr(self, self.OPTICAL_WEIGHTS[0])
+        if p.is_meta or on_host(p.device):
+            return torch.device("cpu")
+        return p.device
+
+    def kernel_view(self, param: torch.Tensor) -> torch.Tensor:
+        """``param`` (detached) where the kernels read it: itself, a CPU copy of a weight in
+        host memory on another device, or (released) its ``meta`` placeholder."""
+        p = param.detach()
+        if p.is_meta or p.device.type == "cpu" or not on_host(p.device):
+            return p
+        return p.to("cpu")
 
     def release_weights(self, keep: Collection[int] = ()) -> int:
         """Programs this layer's optical weights (if needed), then lets their digital copies

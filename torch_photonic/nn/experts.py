@@ -68,7 +68,8 @@ class _GroupedTraining(torch.autograd.Function):
         host = layer._host(param)
         noise = hwa.options_of(layer).noise
         secs = hwa.training_seconds(layer, param)
-        out = torch.zeros(x.shape[0], layer._matrix(host, 0).shape[0], dtype=torch.float32)
+        out = torch.zeros(x.shape[0], layer._matrix(host, 0).shape[0], dtype=torch.float32,
+                          device=x.device)
         used = []
         start = 0
         for e, end in enumerate(ends):
@@ -99,9 +100,11 @@ class _GroupedTraining(torch.autograd.Function):
         need = ctx.needs_input_grad
         host = layer._host(param)
         gx = torch.zeros_like(x) if need[0] else None
-        gp = torch.zeros(host.shape, dtype=torch.float32) if need[1] else None
-        gr = torch.zeros(ctx.range_shape) if (ctx.learned and need[2]) else None
-        gfs = torch.zeros(ctx.fs_shape) if (ctx.fs_shape is not None and need[3]) else None
+        dev = x.device
+        gp = torch.zeros(host.shape, dtype=torch.float32, device=dev) if need[1] else None
+        gr = torch.zeros(ctx.range_shape, device=dev) if (ctx.learned and need[2]) else None
+        gfs = (torch.zeros(ctx.fs_shape, device=dev) if (ctx.fs_shape is not None and need[3])
+               else None)
         for e, s, t, rng, fs in ctx.used:
             w = layer._matrix(host, e)
             gxe, gwe, gre, gfe = training.grads(
@@ -185,8 +188,7 @@ class PhotonicExperts(PhotonicModule):
     OPTICAL_WEIGHTS = ("gate_up_proj", "down_proj")
 
     def _host(self, param: torch.Tensor) -> torch.Tensor:
-        p = param.detach()
-        return p if p.device.type in ("cpu", "meta") else p.to("cpu")
+        return self.kernel_view(param)
 
     def _matrix(self, host: torch.Tensor, e: int) -> torch.Tensor:
         """Expert ``e``'s [out, in] matrix, a view of the (host) 3-D weight."""
@@ -293,7 +295,8 @@ class PhotonicExperts(PhotonicModule):
         device = hidden_states.device
         # Gradients (when needed) flow to the inputs, the routing weights, the biases and, straight
         # through the optical products, to the expert weights.
-        x_all = hidden_states.to("cpu")
+        kdev = self.kernel_device()
+        x_all = hidden_states.to(kdev)
         num_top_k = top_k_index.size(-1)
         num_tokens = x_all.size(0)
         with torch.no_grad():
@@ -304,11 +307,12 @@ class PhotonicExperts(PhotonicModule):
             ends = torch.cumsum(counts, dim=0, dtype=torch.int32).tolist()
             inv_perm = torch.empty_like(perm)
             inv_perm[perm] = torch.arange(perm.size(0))
-        sample_weights = top_k_weights.to("cpu").reshape(-1)
+            perm, inv_perm, expert_ids_g = perm.to(kdev), inv_perm.to(kdev), expert_ids_g.to(kdev)
+        sample_weights = top_k_weights.to(kdev).reshape(-1)
         x = x_all[perm // num_top_k]
         weights_g = sample_weights[perm]
-        gb = None if self.gate_up_proj_bias is None else self.gate_up_proj_bias.to("cpu")
-        db = None if self.down_proj_bias is None else self.down_proj_bias.to("cpu")
+        gb = None if self.gate_up_proj_bias is None else self.gate_up_proj_bias.to(kdev)
+        db = None if self.down_proj_bias is None else self.down_proj_bias.to(kdev)
         check = self.calibration_error is None
         proj = self._project(x, ends, self.gate_up_proj, gb, expert_ids_g, ".gate_up_proj", check)
         proj = self._gate(proj)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ..optics import host_memory
 from ..optics.store import store
 from .base import PhotonicModule
 from .convert import matches
@@ -86,8 +87,8 @@ def program(model: nn.Module, release_weights: bool = False) -> nn.Module:
     for m in layers:
         m.program_cells()
         m.push_ranges()
-        if release_weights:
-            m.release_weights(keep=shared)
+        if release_weights and m.release_weights(keep=shared):
+            host_memory.trim()  # the freed weights leave the process, layer by layer
     return model
 
 

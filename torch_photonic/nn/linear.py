@@ -57,7 +57,7 @@ class _TrainingProduct(torch.autograd.Function):
         y, _ = training.product(x2, cells, scales, cfg, input_range=rng, full_scale=fs,
                                 noise=noise, seed=hwa.draw_seed(layer, ".weight", -1))
         if bias is not None:
-            y = y + bias.detach().to("cpu").float()
+            y = y + bias.detach().to(y.device).float()
         ctx.save_for_backward(x2, weight)
         ctx.cfg, ctx.rng, ctx.fs = cfg, rng, fs
         ctx.has_bias, ctx.learned = bias is not None, input_range is not None
@@ -68,7 +68,7 @@ class _TrainingProduct(torch.autograd.Function):
     def backward(ctx, gy):
         x2, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        gx, gw, gr, gfs = training.grads(gy, x2, w.to("cpu"), ctx.cfg, input_range=ctx.rng,
+        gx, gw, gr, gfs = training.grads(gy, x2, w.to(x2.device), ctx.cfg, input_range=ctx.rng,
                                          full_scale=ctx.fs, need_x=need[0], need_w=need[1],
                                          need_range=ctx.learned and need[3],
                                          need_full_scale=ctx.learned_fs and need[4])
@@ -121,8 +121,7 @@ class PhotonicLinear(PhotonicModule):
     OPTICAL_WEIGHTS = ("weight",)
 
     def _host_weight(self) -> torch.Tensor:
-        w = self.weight.detach()
-        return w if w.device.type in ("cpu", "meta") else w.to("cpu")
+        return self.kernel_view(self.weight)
 
     @property
     def state(self) -> kernels.ProgrammedState:
@@ -150,10 +149,9 @@ class PhotonicLinear(PhotonicModule):
 
     def _training(self, x: torch.Tensor) -> torch.Tensor:
         x2 = x.reshape(-1, self.in_features)
-        dev = x2.device
-        if dev.type != "cpu":
-            x2 = x2.to("cpu")
-        bias = None if self.bias is None else self.bias.to("cpu")
+        dev, kdev = x2.device, self.kernel_device()
+        x2 = x2.to(kdev)
+        bias = None if self.bias is None else self.bias.to(kdev)
         rng = getattr(self, "input_range", None)
         fs = getattr(self, "adc_full_scale", None)
         y = _TrainingProduct.apply(x2, self.weight, bias, rng, fs, self)
@@ -188,10 +186,9 @@ class PhotonicLinear(PhotonicModule):
         rows = 1
         for d in x.shape[:-1]:
             rows *= d
-        x2 = x.detach().reshape(rows, self.in_features)
-        if x2.device.type != "cpu":
-            x2 = x2.to("cpu")
-        bias = None if self.bias is None else self.bias.detach().to("cpu")
+        kdev = self.kernel_device()
+        x2 = x.detach().reshape(rows, self.in_features).to(kdev)
+        bias = None if self.bias is None else self.bias.detach().to(kdev)
         self.push_ranges()
         with torch.no_grad():
             y = weight_product(x2, self.weight, self._host_weight(), self.config, bias=bias,

@@ -22,6 +22,8 @@ from typing import List, Optional
 
 import torch
 
+from .torch_kernels.common import fake_quant
+
 __all__ = ["Collector", "finish", "passes_needed", "warn_uncalibrated", "MAX_SAMPLES",
            "MAX_TOKENS", "percentile"]
 
@@ -103,8 +105,7 @@ def _activations(x: torch.Tensor, cfg) -> torch.Tensor:
     f = cfg.formats
     if f.activation_format == "none":
         return x
-    return torch.ops.photonic.fake_quantize(x, f.activation_format, f.activation_scaling,
-                                            f.scale_rule, False).float()
+    return fake_quant(x, f.activation_format, f.activation_scaling, f.scale_rule, False)
 
 
 def input_gains(xq: torch.Tensor, cfg, ranges: Optional[torch.Tensor]) -> torch.Tensor:

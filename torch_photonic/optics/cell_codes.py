@@ -52,9 +52,22 @@ def _program(weight: torch.Tensor, config: HardwareConfig, seed: int, weight_for
 
 def encode(weight: torch.Tensor, config: HardwareConfig) -> Optional[torch.Tensor]:
     """uint8 level codes [N, K] of ``weight`` ([N, K] float32) on ``config``, or None if the
-    config's cells have no one-byte code (see :func:`supported`)."""
+    config's cells have no one-byte code (see :func:`supported`). Rows are mapped independently,
+    so they are encoded a block of rows at a time (bounded temporaries)."""
     if not supported(config):
         return None
+    n, k = weight.shape
+    out = torch.empty(n, k, dtype=torch.uint8, device=weight.device)
+    step = max(1, _ROWS_ELEMENTS // max(1, k))
+    for r in range(0, n, step):
+        out[r:r + step] = _encode_rows(weight[r:r + step], config)
+    return out
+
+
+_ROWS_ELEMENTS = 1 << 22  # weights encoded at once
+
+
+def _encode_rows(weight: torch.Tensor, config: HardwareConfig) -> torch.Tensor:
     a, p = config.array, config.pcm
     target, scales = _program(weight, config, 0, config.formats.weight_format, (0.0, 0.0, 0.0))
     s = _block_scales(scales, target.shape[1], a.tile_rows)
@@ -69,7 +82,18 @@ def encode(weight: torch.Tensor, config: HardwareConfig) -> Optional[torch.Tenso
 
 
 def decode(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConfig) -> torch.Tensor:
-    """The float32 weight ([N, K]) whose programming (format ``"none"``) gives the coded cells."""
+    """The float32 weight ([N, K]) whose programming (format ``"none"``) gives the coded cells,
+    decoded a block of rows at a time (bounded temporaries)."""
+    n, k = codes.shape
+    out = torch.empty(n, k, dtype=torch.float32, device=codes.device)
+    step = max(1, _ROWS_ELEMENTS // max(1, k))
+    for r in range(0, n, step):
+        out[r:r + step] = _decode_rows(codes[r:r + step], scales[r:r + step], config)
+    return out
+
+
+def _decode_rows(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConfig
+                 ) -> torch.Tensor:
     a, p = config.array, config.pcm
     lm1 = float(p.levels - 1)
     s = _block_scales(scales, codes.shape[1], a.tile_rows)

@@ -29,7 +29,7 @@ import torch
 
 from ..hardware.photon_budget import kernel_noise
 from ..hardware.config import HardwareConfig
-from . import cell_codes
+from . import cell_codes, host_memory
 from .backend import BACKEND_ENV, kernel_backend, ops_for, on_host as _on_host  # noqa: F401
 
 __all__ = ["ProgrammedState", "ClipCounts", "program", "compact", "drift", "mvm", "reference",
@@ -141,12 +141,17 @@ class ProgrammedState:
             self._aged, self._aged_t = None, float("nan")
             return self.weff
         if self._aged is None or self._aged_t != seconds:
+            if self.weff is None and self.regenerates_t0():
+                self._aged = self._cm = self._cm_of = None  # freed before t0 is rebuilt
             base = self.base_weight()
             if self.regenerates_t0():  # hold only the aged copy
                 self.weff = None
             self._aged = self._cm = self._cm_of = None  # free before allocating the new ones
             self._aged = _drift_raw(base, self, seconds)
             self._aged_t = seconds
+            if self.compact:
+                del base
+                host_memory.trim()  # the t0 cells rebuilt for the drift leave the process
         return self._aged
 
 

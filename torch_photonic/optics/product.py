@@ -69,9 +69,9 @@ def weight_product(x: torch.Tensor, weight: torch.Tensor, matrix: torch.Tensor,
     m, k = x.shape
     n = matrix.shape[0]
     if m == 0 or n == 0 or k == 0:
-        y = torch.zeros(m, n, dtype=torch.float32)
+        y = torch.zeros(m, n, dtype=torch.float32, device=x.device)
         if bias is not None and m and n:
-            y += bias.float()
+            y += bias.float().to(x.device)
         return y
     if x.dtype != torch.float32:
         x = x.float()
@@ -115,7 +115,7 @@ def expert_products(x: torch.Tensor, ends: Sequence[int], weight: torch.Tensor,
     """Tokens grouped by expert (``x`` rows ``ends[e-1]:ends[e]`` go to expert ``e``) through each
     expert's matrix ``matrix_of(e)`` ([N, K] host view of ``weight``): float32 [T, N]."""
     n = matrix_of(0).shape[0] if len(ends) else 0
-    out = torch.zeros(x.shape[0], n, dtype=torch.float32)
+    out = torch.zeros(x.shape[0], n, dtype=torch.float32, device=x.device)
     start = 0
     for e, end in enumerate(ends):
         end = int(end)
