@@ -5,13 +5,16 @@
 Rows: layer shape, batch; columns: nn.Linear time, photonic noise-off time and ratio (exact
 path: every non-ideality off), photonic time and ratio with every effect of the preset on (level
 rounding, programming noise, drift and 1/f read noise at one day, per-tile DAC, shot noise with
-its common-mode light, receiver noise, ADC, bound management). Targets (the speed and memory
+its common-mode light, receiver noise, ADC, bound management), and the same with the digital
+weight released (``tp.program(..., release_weights=True)``: no common-mode copy, each tile's
+common-mode cells converted as it is read). Targets (the speed and memory
 budget of PhotonicLinear): noise off <= 1.2x at batch >= 64, every effect on <= 1.5x at 4096x4096
 batch 64, <= 8 bytes per programmed weight, <= 20 ns per weight to program or to age.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 import warnings
@@ -56,7 +59,7 @@ def main():
     batches = [1, 64, 512]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, preset {args.preset}")
     print(f"{'in->out':>11} {'batch':>5} {'nn.Linear':>10} {'noise off':>10} {'ratio':>6} "
-          f"{'noise on':>10} {'ratio':>6}")
+          f"{'noise on':>10} {'ratio':>6} {'released':>10} {'ratio':>6}")
     worst_off, worst_on = 0.0, 0.0
     for k, n in shapes:
         lin = nn.Linear(k, n)
@@ -65,6 +68,9 @@ def main():
         p_off = tp.PhotonicLinear.from_linear(lin, exact, name="off")
         p_on = tp.PhotonicLinear.from_linear(lin, noisy, name="on")
         tp.age(p_on, AGE_S)
+        p_rel = tp.PhotonicLinear.from_linear(copy.deepcopy(lin), noisy, name="released")
+        tp.program(p_rel, release_weights=True)
+        tp.age(p_rel, AGE_S)
         for b in batches:
             x = torch.randn(b, k)
             with torch.no_grad(), warnings.catch_warnings():
@@ -72,16 +78,19 @@ def main():
                 t_ref = timeit(lambda: lin(x), args.reps)
                 t_off = timeit(lambda: p_off(x), args.reps)
                 t_on = timeit(lambda: p_on(x), args.reps)
-            r_off, r_on = t_off / t_ref, t_on / t_ref
+                t_rel = timeit(lambda: p_rel(x), args.reps)
+            r_off, r_on, r_rel = t_off / t_ref, t_on / t_ref, t_rel / t_ref
             if b >= 64:
                 worst_off = max(worst_off, r_off)
             if (k, n, b) == (4096, 4096, 64) or args.quick:
                 worst_on = max(worst_on, r_on)
             print(f"{k:>5}->{n:<5} {b:>5} {t_ref * 1e3:>8.2f}ms {t_off * 1e3:>8.2f}ms "
-                  f"{r_off:>5.2f}x {t_on * 1e3:>8.2f}ms {r_on:>5.2f}x")
+                  f"{r_off:>5.2f}x {t_on * 1e3:>8.2f}ms {r_on:>5.2f}x {t_rel * 1e3:>8.2f}ms "
+                  f"{r_rel:>5.2f}x")
         c = p_on.state.clips
         print(f"  bytes per programmed weight: noise off {p_off.state.bytes_per_weight():.2f}, "
-              f"noise on {p_on.state.bytes_per_weight():.2f}; ADC clip rate "
+              f"noise on {p_on.state.bytes_per_weight():.2f}, released "
+              f"{p_rel.state.bytes_per_weight():.2f}; ADC clip rate "
               f"{c.output_clip_rate:.2e}, bound-management retries per converted output "
               f"{c.retries * min(n, noisy.array.tile_cols) / max(c.outputs, 1):.3f}")
 
