@@ -194,3 +194,20 @@ def test_nan_rows_of_a_released_layer_follow_the_float_product_of_its_cells():
     with torch.no_grad(), pytest.warns(RuntimeWarning, match="NaN or Inf"):
         y = model[0](x)
     assert torch.isnan(y[1]).all() and torch.isfinite(y[0]).all()
+
+
+def test_codes_that_do_not_rebuild_the_cells_are_dropped():
+    cfg = tp.preset(GLASS)
+    w = _weight()
+    st = kernels.program(w, cfg, 7)
+    t0 = st.weff.clone()
+    assert kernels.compact(st, check=False)
+    st._codes[0, 0] ^= 1                                   # one wrong level
+    assert not kernels.check_codes(st)
+    assert st._codes is None and cell_codes.same_bits(st.weff, t0)
+    st.weight_at(3600.0)
+    assert st.weff is not None                             # no codes: t0 stays next to the aged
+    good = kernels.program(w, cfg, 7)
+    assert kernels.compact(good)
+    good.weight_at(3600.0)
+    assert good.weff is None and cell_codes.same_bits(good.base_weight(), t0)

@@ -130,6 +130,8 @@ class PhotonicModule(nn.Module):
             placeholder = nn.Parameter(meta, requires_grad=False)
             store.release(p, placeholder)
             setattr(self, attr, placeholder)
+            del p  # the weight is freed before its cells' codes are checked
+            store.check_released(placeholder)
             n += 1
         return n
 

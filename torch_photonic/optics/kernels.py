@@ -32,7 +32,7 @@ from ..hardware.config import HardwareConfig
 from . import cell_codes, host_memory
 from .backend import BACKEND_ENV, kernel_backend, ops_for, on_host as _on_host  # noqa: F401
 
-__all__ = ["ProgrammedState", "ClipCounts", "program", "compact", "drift", "mvm", "reference",
+__all__ = ["ProgrammedState", "ClipCounts", "program", "compact", "check_codes", "drift", "mvm", "reference",
            "full_scale_tensor", "drift_active", "kernel_backend", "ops_for"]
 
 _ops = torch.ops.photonic
@@ -155,31 +155,46 @@ class ProgrammedState:
         return self._aged
 
 
-def compact(state: ProgrammedState) -> bool:
+def compact(state: ProgrammedState, check: bool = True) -> bool:
     """Makes ``state`` hold its cells only, so that the digital weight it was programmed from
-    can be let go: the t0 cells become level codes when the config has them and they rebuild
-    the cells bit for bit (else the float32 t0 cells stay), the common-mode copy is dropped and
-    the reference to the source weight released. Outputs do not change. Returns True if the t0
-    cells are held as codes."""
+    can be let go: level codes of the t0 cells are built from the source weight when the config
+    has them, the common-mode copy is dropped and the reference to the source weight released.
+    Outputs do not change. With ``check`` the codes are checked at once (:func:`check_codes`);
+    without it they wait next to the float32 t0 cells until the caller, once the source is
+    freed, calls :func:`check_codes` (less memory at a time). Returns True if codes are held."""
     t0 = state.base_weight()
-    codes = None
+    codes = state._codes
     if state._source is not None and cell_codes.supported(state.config):
         src = state._source
         if src.dtype != torch.float32:
             src = src.float()
         codes = cell_codes.encode(src.to(t0.device), state.config)
-        rebuilt = cell_codes.program_codes(codes, state.scales, state.config, state.seed)
-        if not cell_codes.same_bits(rebuilt, t0):
-            codes = None
-        del rebuilt
-    if codes is None and state._codes is not None:
-        codes = state._codes
+        del src
     state._codes = codes
     state._source = None
     state._cm = state._cm_of = None
     state.compact = True
-    state.weff = None if (codes is not None and state._aged is not None) else t0
-    return codes is not None
+    state.weff = t0
+    return check_codes(state) if check else codes is not None
+
+
+def check_codes(state: ProgrammedState) -> bool:
+    """Keeps a compact state's level codes only if they rebuild its t0 cells bit for bit (else
+    they are dropped and the float32 t0 cells stay); once they do, an aged state drops its t0
+    copy (the codes rebuild it). Returns True if the state holds codes."""
+    if state._codes is None:
+        return False
+    if state.weff is None:  # checked before: the codes replace the t0 cells already
+        return True
+    rebuilt = cell_codes.program_codes(state._codes, state.scales, state.config, state.seed)
+    ok = cell_codes.same_bits(rebuilt, state.weff)
+    del rebuilt
+    if not ok:
+        state._codes = None
+        return False
+    if state._aged is not None:
+        state.weff = None
+    return True
 
 
 def drift_active(cfg: HardwareConfig, seconds: float) -> bool:

@@ -210,16 +210,25 @@ class WeightStore:
         only (:func:`~torch_photonic.optics.kernels.compact`), and from now on
         ``placeholder`` (a tensor of the same layout, e.g. on the ``meta`` device, that
         replaces ``weight`` in its module) names them: its name, age, digital mark and cells.
-        It is never programmed again. Returns how many matrices hold level codes."""
+        It is never programmed again. The level codes wait next to the float32 t0 cells until
+        :meth:`check_released` (call it once ``weight`` is freed). Returns the matrices."""
         with self._lock:
             per = self._entries.pop(weight, None) or {}
-            coded = sum(bool(kernels.compact(e.state)) for e in per.values())
+            for e in per.values():
+                kernels.compact(e.state, check=False)
             self._entries[placeholder] = per
             for table in (self._names, self._ages, self._digital):
                 if weight in table:
                     table[placeholder] = table.pop(weight)
             self._released[placeholder] = True
-        return coded
+        return len(per)
+
+    def check_released(self, placeholder: torch.Tensor) -> int:
+        """Checks the level codes of a released weight's matrices against their t0 cells
+        (:func:`~torch_photonic.optics.kernels.check_codes`); returns how many hold codes."""
+        with self._lock:
+            states = [e.state for e in (self._entries.get(placeholder) or {}).values()]
+        return sum(bool(kernels.check_codes(st)) for st in states)
 
     def is_released(self, weight: Any) -> bool:
         return bool(self._released) and self._released.get(weight, False)
