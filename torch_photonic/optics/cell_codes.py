@@ -64,7 +64,7 @@ def encode(weight: torch.Tensor, config: HardwareConfig) -> Optional[torch.Tenso
     return out
 
 
-_ROWS_ELEMENTS = 1 << 22  # weights encoded at once
+_ROWS_ELEMENTS = 1 << 20  # weights encoded or decoded at once
 
 
 def _encode_rows(weight: torch.Tensor, config: HardwareConfig) -> torch.Tensor:
