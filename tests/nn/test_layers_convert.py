@@ -282,3 +282,15 @@ def test_convert_deepseek_v3_glass_write_once(sink, one_thread):
     total_cells = sum(p["cells"] for p in prog)
     r = model.photonic_report
     assert total_cells == 2 * r.params_optical  # each cell written exactly once
+
+
+def test_experts_take_zero_tokens():
+    from torch_photonic import models as M
+    cfg = M.tiny_deepseek_config(num_hidden_layers=2)
+    model = tp.convert(M.build_deepseek(cfg, seed=0), "glass-pcm-200mm").eval()
+    ex = next(m for m in model.modules() if isinstance(m, tp.PhotonicExperts))
+    k = cfg.num_experts_per_tok
+    with torch.no_grad():
+        out = ex(torch.zeros(0, ex.hidden_dim), torch.zeros(0, k, dtype=torch.long),
+                 torch.zeros(0, k))
+    assert out.shape == (0, ex.hidden_dim)
