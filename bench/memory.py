@@ -30,6 +30,15 @@ def _peak() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _resident() -> float:
+    """Resident bytes now (Linux), or NaN."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        return float("nan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hidden", type=int, default=2048)
@@ -80,7 +89,8 @@ def main() -> None:
           f"above that: {(peak - base) / 1e9:.3g} GB = {(peak - base) / weights:.2f}x the "
           f"weights (target <= {TARGET}x); whole process {peak / weights:.2f}x")
     print("peak above the start, over the weights, once programmed / after the first forward / "
-          "after the aged one: " + " / ".join(f"{(p - base) / weights:.2f}x" for p in peaks))
+          "after the aged one: " + " / ".join(f"{(p - base) / weights:.2f}x" for p in peaks)
+          + f"; resident at the end: {(_resident() - base) / weights:.2f}x")
 
 
 if __name__ == "__main__":
