@@ -211,3 +211,22 @@ def test_codes_that_do_not_rebuild_the_cells_are_dropped():
     assert kernels.compact(good)
     good.weight_at(3600.0)
     assert good.weff is None and cell_codes.same_bits(good.base_weight(), t0)
+
+
+def test_a_released_model_moves_and_casts_like_any_module():
+    x = torch.randn(3, 96)
+    model = tp.program(tp.convert(_mlp(), GLASS), release_weights=True)
+    twin = tp.program(tp.convert(_mlp(), GLASS), release_weights=True)  # same names and seeds
+    placeholder = model[0].weight
+    model.to("cpu")                                        # a move: the cells stay
+    assert model[0].weight is placeholder and placeholder.is_meta
+    with torch.no_grad():
+        y = model(x)
+        assert torch.equal(y, twin(x))
+    model.to(torch.float64)                                # a cast: the placeholder follows
+    assert model[0].weight is placeholder and placeholder.dtype == torch.float64
+    assert model[0].bias.dtype == torch.float64
+    with torch.no_grad():
+        y64 = model(x.double())
+    assert y64.dtype == torch.float64 and y64.shape == y.shape
+    assert [n for n, _ in model[0].named_parameters()] == ["weight", "bias"]

@@ -135,6 +135,27 @@ class PhotonicModule(nn.Module):
             n += 1
         return n
 
+    def _apply(self, fn, recurse=True):
+        """``to()``, ``cuda()``, ``half()`` and the like: dtype changes apply to released
+        placeholders too (they stay ``meta``); a device move leaves them, as the cells stay
+        where they were programmed (the layer then computes there and returns its output on
+        the input's device)."""
+        held = {a: p for a, p in self._parameters.items()
+                if a in self.OPTICAL_WEIGHTS and p is not None and p.is_meta}
+        for a in held:
+            self._parameters[a] = None
+        try:
+            return super()._apply(fn, recurse)
+        finally:
+            for a, p in held.items():
+                try:
+                    moved = fn(p)
+                except NotImplementedError:  # meta tensors hold no data to move
+                    moved = p
+                if moved.is_meta and moved is not p:
+                    p.data = moved
+                self._parameters[a] = p
+
     def check_inference_only(self, *inputs: Optional[torch.Tensor]) -> None:
         """``RuntimeError`` if this layer let its weights go and this forward needs gradients
         (training mode or inputs that require them, with gradients enabled)."""
