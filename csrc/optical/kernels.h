@@ -14,6 +14,9 @@
 //    sigma(g) = max(c0 + c1 g + c2 g^2, 0) (fraction of the cell's range, at the target g) is
 //    drawn once from `seed` for every programmed cell (a reset cell gets none), then g is
 //    clipped to [0, 1]. The state is weff = s ĝ_programmed (float32 [N, K]) plus s ([N, T]).
+//    `first_row`: the weight is rows [first_row, first_row + N) of a larger matrix with K
+//    columns, and draws the noise of those rows (so a matrix can be written a block of rows at
+//    a time, bit for bit).
 //  * drift: the cells at `seconds` after programming, t = seconds + t0. Per cell at g0:
 //    nu = |mu(g0) + sd(g0) z1| with mu, sd = clamp(a ln g0 + b, lo, hi) (z1 regenerated from
 //    `seed`), g = g0 (t / t0)^-nu; accumulated 1/f read noise
@@ -50,7 +53,8 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
                                                 c10::string_view scale_rule, int64_t levels,
                                                 int64_t cells_per_weight, bool quantize_levels,
                                                 c10::ArrayRef<double> program_noise_coeffs,
-                                                int64_t tile_rows, int64_t seed);
+                                                int64_t tile_rows, int64_t seed,
+                                                int64_t first_row);
 
 at::Tensor drift_cpu(const at::Tensor& weff, const at::Tensor& scales, int64_t cells_per_weight,
                      int64_t tile_rows, c10::ArrayRef<double> nu_coeffs,
@@ -92,7 +96,7 @@ std::tuple<at::Tensor, at::Tensor> draw_cells_cpu(const at::Tensor& weight,
 std::tuple<at::Tensor, at::Tensor> program_meta(const at::Tensor& weight, c10::string_view,
                                                  c10::string_view, c10::string_view, int64_t,
                                                  int64_t, bool, c10::ArrayRef<double>,
-                                                 int64_t tile_rows, int64_t);
+                                                 int64_t tile_rows, int64_t, int64_t);
 
 at::Tensor drift_meta(const at::Tensor& weff, const at::Tensor&, int64_t, int64_t,
                       c10::ArrayRef<double>, c10::ArrayRef<double>, c10::ArrayRef<double>,

@@ -11,7 +11,7 @@ namespace optical {
 std::tuple<at::Tensor, at::Tensor> program_meta(const at::Tensor& weight, c10::string_view,
                                                  c10::string_view, c10::string_view, int64_t,
                                                  int64_t, bool, c10::ArrayRef<double>,
-                                                 int64_t tile_rows, int64_t) {
+                                                 int64_t tile_rows, int64_t, int64_t) {
   TORCH_CHECK(weight.dim() == 2, "photonic::program: weight must be 2-D [out, in], got shape ",
               shape_str(weight.sizes()));
   TORCH_CHECK(tile_rows >= 1, "photonic::program: tile_rows must be >= 1");

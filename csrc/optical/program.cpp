@@ -21,7 +21,8 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
                                                 c10::string_view scale_rule, int64_t levels,
                                                 int64_t cells_per_weight, bool quantize_levels,
                                                 c10::ArrayRef<double> program_noise_coeffs,
-                                                int64_t tile_rows, int64_t seed) {
+                                                int64_t tile_rows, int64_t seed,
+                                                int64_t first_row) {
   TORCH_CHECK(weight.dim() == 2, "photonic::program: weight must be 2-D [out, in], got shape ",
               shape_str(weight.sizes()));
   TORCH_CHECK(weight.is_floating_point(), "photonic::program: weight must be floating point");
@@ -31,6 +32,7 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
               "photonic::program: cells_per_weight must be 1 or 2, got ", cells_per_weight);
   check_list(program_noise_coeffs, 3, "photonic::program", "program_noise_coeffs");
   TORCH_CHECK(tile_rows >= 1, "photonic::program: tile_rows must be >= 1");
+  TORCH_CHECK(first_row >= 0, "photonic::program: first_row must be >= 0, got ", first_row);
   at::Tensor w = weight.detach().to(at::kFloat).contiguous();
   w = fake_quant(w, std::string(weight_format), std::string(weight_scaling),
                  std::string(scale_rule), /*weight=*/true).contiguous();
@@ -68,7 +70,7 @@ std::tuple<at::Tensor, at::Tensor> program_cpu(const at::Tensor& weight,
         const float* wr = pw + n * K + k0;
         float* orow = po + n * K + k0;
         float* z = zbuf.data();
-        if (noisy) fill_normals(key, n * K + k0, kl, z);
+        if (noisy) fill_normals(key, (first_row + n) * K + k0, kl, z);
         else std::fill(z, z + kl, 0.f);
         // branch-free element loops (vectorisable)
         if (cells_per_weight == 2) {

@@ -9,7 +9,7 @@ TORCH_LIBRARY_FRAGMENT(photonic, m) {
   m.def(
       "program(Tensor weight, str weight_format, str weight_scaling, str scale_rule, "
       "int levels, int cells_per_weight, bool quantize_levels, float[] program_noise_coeffs, "
-      "int tile_rows, int seed) -> (Tensor weff, Tensor scales)");
+      "int tile_rows, int seed, int first_row=0) -> (Tensor weff, Tensor scales)");
   m.def(
       "draw_cells(Tensor weight, Tensor? offset, Tensor? sigma, str weight_format, "
       "str weight_scaling, str scale_rule, int levels, int cells_per_weight, "

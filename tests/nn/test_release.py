@@ -230,3 +230,33 @@ def test_a_released_model_moves_and_casts_like_any_module():
         y64 = model(x.double())
     assert y64.dtype == torch.float64 and y64.shape == y.shape
     assert [n for n, _ in model[0].named_parameters()] == ["weight", "bias"]
+
+
+@pytest.mark.parametrize("backend", ["cpp", "torch"])
+def test_program_writes_a_block_of_rows_as_the_whole_matrix_does(backend, monkeypatch):
+    monkeypatch.setenv("TORCH_PHOTONIC_BACKEND", backend)
+    cfg = tp.preset(GLASS)
+    f, a, p = cfg.formats, cfg.array, cfg.pcm
+    w = _weight()
+    ops = kernels.ops_for(w.device)
+    args = (f.weight_format, f.weight_scaling, f.scale_rule, p.levels, a.cells_per_weight,
+            p.quantize_levels, list(p.program_noise_coeffs), a.tile_rows, 5)
+    whole, scales = ops.program(w, *args)
+    part, part_scales = ops.program(w[20:45], *args, 20)
+    assert cell_codes.same_bits(part, whole[20:45]) and torch.equal(part_scales, scales[20:45])
+    assert not torch.equal(ops.program(w[20:45], *args)[0], part)   # row 0's noise differs
+    with pytest.raises(RuntimeError, match="first_row must be >= 0"):
+        ops.program(w, *args, -1)
+
+
+def test_codes_rebuild_and_check_a_block_of_rows_at_a_time(monkeypatch):
+    monkeypatch.setattr(cell_codes, "_ROWS_ELEMENTS", 1000)    # 3 rows of 300 per block
+    cfg = tp.preset(GLASS)
+    w = _weight()
+    st = kernels.program(w, cfg, 11)
+    codes = cell_codes.encode(w, cfg)
+    assert cell_codes.same_bits(cell_codes.program_codes(codes, st.scales, cfg, 11), st.weff)
+    assert cell_codes.rebuilds(codes, st.scales, cfg, 11, st.weff)
+    bad = codes.clone()
+    bad[-1, -1] ^= 1                                        # the last block only
+    assert not cell_codes.rebuilds(bad, st.scales, cfg, 11, st.weff)

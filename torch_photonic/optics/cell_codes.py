@@ -22,7 +22,7 @@ import torch
 from ..hardware.config import HardwareConfig
 from .backend import ops_for
 
-__all__ = ["encode", "decode", "program_codes", "supported", "same_bits"]
+__all__ = ["encode", "decode", "program_codes", "rebuilds", "supported", "same_bits"]
 
 _SIGN = 0x80           # the sign bit of a pair's code
 _LEVEL = 0x7F          # its level bits
@@ -43,11 +43,11 @@ def _block_scales(scales: torch.Tensor, k: int, tile_rows: int) -> torch.Tensor:
 
 
 def _program(weight: torch.Tensor, config: HardwareConfig, seed: int, weight_format: str,
-             noise) -> tuple:
+             noise, first_row: int = 0) -> tuple:
     f, a, p = config.formats, config.array, config.pcm
     return ops_for(weight.device).program(weight, weight_format, f.weight_scaling, f.scale_rule,
                                           p.levels, a.cells_per_weight, p.quantize_levels,
-                                          list(noise), a.tile_rows, int(seed))
+                                          list(noise), a.tile_rows, int(seed), int(first_row))
 
 
 def encode(weight: torch.Tensor, config: HardwareConfig) -> Optional[torch.Tensor]:
@@ -108,11 +108,37 @@ def _decode_rows(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConf
     return (2.0 * g - 1.0) * s
 
 
+def _row_blocks(codes: torch.Tensor):
+    n, k = codes.shape
+    step = max(1, _ROWS_ELEMENTS // max(1, k))
+    return ((r, min(n, r + step)) for r in range(0, n, step))
+
+
+def _program_rows(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConfig, seed: int,
+                  r0: int, r1: int) -> torch.Tensor:
+    """The t0 cells of rows [r0, r1) (their own noise: ``program``'s ``first_row``)."""
+    w = _decode_rows(codes[r0:r1], scales[r0:r1], config)
+    return _program(w, config, seed, "none", config.pcm.program_noise_coeffs, r0)[0]
+
+
 def program_codes(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConfig,
                   seed: int) -> torch.Tensor:
-    """The cells at t0 (float32 [N, K], as ``program`` wrote them) from their codes."""
-    w = decode(codes, scales, config)
-    return _program(w, config, seed, "none", config.pcm.program_noise_coeffs)[0]
+    """The cells at t0 (float32 [N, K], as ``program`` wrote them) from their codes, rebuilt a
+    block of rows at a time (bounded temporaries)."""
+    out = torch.empty(codes.shape, dtype=torch.float32, device=codes.device)
+    for r0, r1 in _row_blocks(codes):
+        out[r0:r1] = _program_rows(codes, scales, config, seed, r0, r1)
+    return out
+
+
+def rebuilds(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConfig, seed: int,
+             cells: torch.Tensor) -> bool:
+    """True if ``codes`` rebuild ``cells`` (the t0 cells) bit for bit, checked a block of rows
+    at a time."""
+    if codes.shape != cells.shape:
+        return False
+    return all(same_bits(_program_rows(codes, scales, config, seed, r0, r1), cells[r0:r1])
+               for r0, r1 in _row_blocks(codes))
 
 
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:

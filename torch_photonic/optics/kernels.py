@@ -186,10 +186,8 @@ def check_codes(state: ProgrammedState) -> bool:
         return False
     if state.weff is None:  # checked before: the codes replace the t0 cells already
         return True
-    rebuilt = cell_codes.program_codes(state._codes, state.scales, state.config, state.seed)
-    ok = cell_codes.same_bits(rebuilt, state.weff)
-    del rebuilt
-    if not ok:
+    if not cell_codes.rebuilds(state._codes, state.scales, state.config, state.seed,
+                               state.weff):
         state._codes = None
         return False
     if state._aged is not None:

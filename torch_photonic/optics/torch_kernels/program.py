@@ -3,8 +3,8 @@
 Per block (output n, k-tile t): s = max |w| over the block; cells_per_weight 2 programs
 g = |w / s| on one cell of a pair, 1 programs g = (w / s + 1) / 2; optional rounding onto the
 levels; programming noise sigma(g) = max(c0 + c1 g + c2 g^2, 0) times the normal of element
-n * K + k of the seed's program stream (a reset cell of a pair gets none); g clipped to [0, 1];
-the state is (s ĝ, s).
+(first_row + n) * K + k of the seed's program stream (a reset cell of a pair gets none); g
+clipped to [0, 1]; the state is (s ĝ, s).
 """
 from __future__ import annotations
 
@@ -37,9 +37,10 @@ def block_scales(w: torch.Tensor, tile_rows: int, op: str) -> torch.Tensor:
 
 def program(weight: torch.Tensor, weight_format: str, weight_scaling: str, scale_rule: str,
             levels: int, cells_per_weight: int, quantize_levels: bool,
-            program_noise_coeffs: Sequence[float], tile_rows: int, seed: int
+            program_noise_coeffs: Sequence[float], tile_rows: int, seed: int, first_row: int = 0
             ) -> Tuple[torch.Tensor, torch.Tensor]:
     check_cells(_OP, weight, levels, cells_per_weight, tile_rows)
+    check(first_row >= 0, _OP, ": first_row must be >= 0, got ", first_row)
     check_list(program_noise_coeffs, 3, _OP, "program_noise_coeffs")
     w = weight.detach().to(torch.float32).contiguous()
     w = fake_quant(w, weight_format, weight_scaling, scale_rule, True).contiguous()
@@ -57,7 +58,7 @@ def program(weight: torch.Tensor, weight_format: str, weight_scaling: str, scale
     lm1 = float(levels - 1)
     inv = per_element(torch.ones_like(mx) / mx, k, tile_rows)
     if noisy:
-        z = rng.normals_range(rng.stream_key(seed, rng.STREAM_PROGRAM), 0, n * k,
+        z = rng.normals_range(rng.stream_key(seed, rng.STREAM_PROGRAM), first_row * k, n * k,
                               device=w.device).reshape(n, k)
     else:
         z = torch.zeros_like(w)
