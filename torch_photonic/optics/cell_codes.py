@@ -10,8 +10,10 @@ bit. A state that drops its digital weight keeps these codes instead of a float3
 t0 cells, 1 byte per weight instead of 4.
 
 Codes exist when the config rounds conductances onto levels (``pcm.quantize_levels``) with at most
-128 levels for pairs (7 bits of level and a sign bit) or 256 for single cells. A code a decoded
-weight fails to reproduce is never kept: :func:`encode` checks the cells it regenerates.
+128 levels for pairs (7 bits of level and a sign bit) or 256 for single cells. Codes are trusted
+only once :func:`rebuilds` has found that they give the programmed cells back, bit for bit.
+Every step works a block of rows at a time (rows are mapped independently, and ``program``'s
+``first_row`` draws a block's own noise), so temporaries stay bounded.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ __all__ = ["encode", "decode", "program_codes", "rebuilds", "supported", "same_b
 _SIGN = 0x80           # the sign bit of a pair's code
 _LEVEL = 0x7F          # its level bits
 _RESET_NEGATIVE = 0.25  # a negative weight on level 0, in levels: rounds to 0, keeps the sign
+_ROWS_ELEMENTS = 1 << 20  # weights handled at once
 
 
 def supported(config: HardwareConfig) -> bool:
@@ -52,19 +55,20 @@ def _program(weight: torch.Tensor, config: HardwareConfig, seed: int, weight_for
 
 def encode(weight: torch.Tensor, config: HardwareConfig) -> Optional[torch.Tensor]:
     """uint8 level codes [N, K] of ``weight`` ([N, K] float32) on ``config``, or None if the
-    config's cells have no one-byte code (see :func:`supported`). Rows are mapped independently,
-    so they are encoded a block of rows at a time (bounded temporaries)."""
+    config's cells have no one-byte code (see :func:`supported`)."""
     if not supported(config):
         return None
-    n, k = weight.shape
-    out = torch.empty(n, k, dtype=torch.uint8, device=weight.device)
-    step = max(1, _ROWS_ELEMENTS // max(1, k))
-    for r in range(0, n, step):
-        out[r:r + step] = _encode_rows(weight[r:r + step], config)
+    out = torch.empty(weight.shape, dtype=torch.uint8, device=weight.device)
+    for r0, r1 in _row_blocks(weight):
+        out[r0:r1] = _encode_rows(weight[r0:r1], config)
     return out
 
 
-_ROWS_ELEMENTS = 1 << 20  # weights encoded or decoded at once
+def _row_blocks(matrix: torch.Tensor):
+    """(first, end) of the blocks of rows of ``matrix`` handled at once."""
+    n, k = matrix.shape
+    step = max(1, _ROWS_ELEMENTS // max(1, k))
+    return ((r, min(n, r + step)) for r in range(0, n, step))
 
 
 def _encode_rows(weight: torch.Tensor, config: HardwareConfig) -> torch.Tensor:
@@ -82,13 +86,11 @@ def _encode_rows(weight: torch.Tensor, config: HardwareConfig) -> torch.Tensor:
 
 
 def decode(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConfig) -> torch.Tensor:
-    """The float32 weight ([N, K]) whose programming (format ``"none"``) gives the coded cells,
-    decoded a block of rows at a time (bounded temporaries)."""
-    n, k = codes.shape
-    out = torch.empty(n, k, dtype=torch.float32, device=codes.device)
-    step = max(1, _ROWS_ELEMENTS // max(1, k))
-    for r in range(0, n, step):
-        out[r:r + step] = _decode_rows(codes[r:r + step], scales[r:r + step], config)
+    """The float32 weight ([N, K]) whose programming (format ``"none"``) gives the coded
+    cells."""
+    out = torch.empty(codes.shape, dtype=torch.float32, device=codes.device)
+    for r0, r1 in _row_blocks(codes):
+        out[r0:r1] = _decode_rows(codes[r0:r1], scales[r0:r1], config)
     return out
 
 
@@ -108,12 +110,6 @@ def _decode_rows(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConf
     return (2.0 * g - 1.0) * s
 
 
-def _row_blocks(codes: torch.Tensor):
-    n, k = codes.shape
-    step = max(1, _ROWS_ELEMENTS // max(1, k))
-    return ((r, min(n, r + step)) for r in range(0, n, step))
-
-
 def _program_rows(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConfig, seed: int,
                   r0: int, r1: int) -> torch.Tensor:
     """The t0 cells of rows [r0, r1) (their own noise: ``program``'s ``first_row``)."""
@@ -123,8 +119,7 @@ def _program_rows(codes: torch.Tensor, scales: torch.Tensor, config: HardwareCon
 
 def program_codes(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConfig,
                   seed: int) -> torch.Tensor:
-    """The cells at t0 (float32 [N, K], as ``program`` wrote them) from their codes, rebuilt a
-    block of rows at a time (bounded temporaries)."""
+    """The cells at t0 (float32 [N, K], as ``program`` wrote them) from their codes."""
     out = torch.empty(codes.shape, dtype=torch.float32, device=codes.device)
     for r0, r1 in _row_blocks(codes):
         out[r0:r1] = _program_rows(codes, scales, config, seed, r0, r1)
@@ -133,8 +128,7 @@ def program_codes(codes: torch.Tensor, scales: torch.Tensor, config: HardwareCon
 
 def rebuilds(codes: torch.Tensor, scales: torch.Tensor, config: HardwareConfig, seed: int,
              cells: torch.Tensor) -> bool:
-    """True if ``codes`` rebuild ``cells`` (the t0 cells) bit for bit, checked a block of rows
-    at a time."""
+    """True if ``codes`` rebuild ``cells`` (the t0 cells) bit for bit."""
     if codes.shape != cells.shape:
         return False
     return all(same_bits(_program_rows(codes, scales, config, seed, r0, r1), cells[r0:r1])

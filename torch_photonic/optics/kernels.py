@@ -32,8 +32,8 @@ from ..hardware.config import HardwareConfig
 from . import cell_codes, host_memory
 from .backend import BACKEND_ENV, kernel_backend, ops_for, on_host as _on_host  # noqa: F401
 
-__all__ = ["ProgrammedState", "ClipCounts", "program", "compact", "check_codes", "drift", "mvm", "reference",
-           "full_scale_tensor", "drift_active", "kernel_backend", "ops_for"]
+__all__ = ["ProgrammedState", "ClipCounts", "program", "compact", "check_codes", "drift", "mvm",
+           "reference", "full_scale_tensor", "drift_active", "kernel_backend", "ops_for"]
 
 _ops = torch.ops.photonic
 
